@@ -1,0 +1,312 @@
+"""The ``segmint`` command: a thin layer over the Python API.
+
+Each command parses its options and calls one function of the API. Bad input ends with one
+line ``error: ...`` on stderr and exit code 2; Ctrl-C exits 130, SIGTERM 143, and neither
+leaves partial outputs (the API writes atomically).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from segmint.errors import SegmintError
+
+app = typer.Typer(
+    name="segmint",
+    help="Customer segments from retail transaction logs: load, clean, aggregate, cluster, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler so that cleanup code runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def handled(func: F) -> F:
+    """Turn segmint's errors and interruptions into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SegmintError as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _err("interrupted; no output was written")
+            raise typer.Exit(130) from None
+        except Terminated:
+            _err("terminated; no output was written")
+            raise typer.Exit(143) from None
+        except MemoryError:
+            _err("error: out of memory; lower --memory-limit or use --engine spark")
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Progress:
+    """Stage messages on stderr with elapsed time; silent with ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            _err(f"[{time.perf_counter() - self.start:6.1f}s] {message}")
+
+
+def _mapping(columns: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in columns or []:
+        if "=" not in item:
+            raise SegmintError(f"--column {item}: write it as canonical=TheirName")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _k_range(text: str) -> tuple[int, int]:
+    parts = text.replace("-", "..").split("..")
+    try:
+        low, high = (int(p) for p in parts)
+    except ValueError:
+        raise SegmintError(f"--k-range {text}: write it as LOW..HIGH, e.g. 1..10") from None
+    return low, high
+
+
+def _print_audit(audit: dict[str, int], quiet: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from segmint.clean import AUDIT_LABELS
+
+    table = Table(title="cleaning audit", show_header=False, box=None)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, label in AUDIT_LABELS.items():
+        if key in audit:
+            table.add_row(label, f"{audit[key]:,}")
+    Console(stderr=quiet, quiet=quiet).print(table)
+
+
+Inputs = Annotated[list[str], typer.Argument(help="Transaction files or globs (CSV, Parquet, Excel).", show_default=False)]
+ColumnOpt = Annotated[list[str] | None, typer.Option("--column", "-c", help="Map a column: canonical=TheirName (repeatable).")]
+FeaturesOpt = Annotated[str | None, typer.Option("--features", help="Extra features, comma-separated: n_orders, recency_days, monetary, cancel_rate, or all.")]
+ExcludeOpt = Annotated[bool, typer.Option("--exclude-service-codes", help="Drop service-code lines (POST, M, ...) and lines with price <= 0.")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Force the CSV encoding: utf-8 or latin-1 (sniffed by default).")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (embedded, default) or spark.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, help="Worker threads (default: all cores).")]
+MemoryOpt = Annotated[str | None, typer.Option("--memory-limit", help="Engine memory before spilling, e.g. 2GB (default: 60% of RAM).")]
+TempOpt = Annotated[str | None, typer.Option("--temp-dir", help="Where the engine spills to disk.")]
+MasterOpt = Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
+
+
+@app.command()
+@handled
+def features(
+    inputs: Inputs,
+    output: Annotated[Path, typer.Option("--output", "-o", help="customers.csv or customers.parquet")],
+    column: ColumnOpt = None,
+    features: FeaturesOpt = None,
+    exclude_service_codes: ExcludeOpt = False,
+    encoding: EncodingOpt = None,
+    engine: EngineOpt = "duckdb",
+    threads: ThreadsOpt = None,
+    memory_limit: MemoryOpt = None,
+    temp_dir: TempOpt = None,
+    spark_master: MasterOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
+    from segmint.features import customer_features
+    from segmint.pipeline import _output_kind, export_features
+
+    _output_kind(output)
+    progress = Progress(quiet)
+    progress("reading, cleaning and aggregating")
+    result = customer_features(
+        inputs, features=features, columns=_mapping(column),
+        exclude_service_codes=exclude_service_codes, encoding=encoding, engine=engine,
+        threads=threads, memory_limit=memory_limit, temp_directory=temp_dir,
+        spark_master=spark_master,
+    )
+    progress(f"writing {len(result.table):,} customers to {output}")
+    export_features(result, output)
+    for note in result.notes:
+        _err(f"note: {note}")
+    _print_audit(result.audit.to_dict(), quiet)
+
+
+def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
+    from segmint.pipeline import run as run_pipeline
+
+    progress = Progress(quiet)
+    result = run_pipeline(inputs, outdir, progress=progress, **options)
+    for note in result.features.notes:
+        _err(f"note: {note}")
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    _print_audit(result.metrics["audit"], quiet)
+    if not quiet:
+        km, gm = result.metrics["kmeans"], result.metrics["gmm"]
+        print(f"KMeans: {km['k']} segments ({km['reason']})")
+        print(f"Gaussian mixture: {gm['n_components']} components, {gm['covariance_type']} ({gm['reason']})")
+        print(f"wrote {outdir}/ (report.html, segments.csv, profiles.csv, metrics.json, model.skops)")
+
+
+@app.command()
+@handled
+def run(
+    inputs: Inputs,
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder.")],
+    column: ColumnOpt = None,
+    features: FeaturesOpt = None,
+    exclude_service_codes: ExcludeOpt = False,
+    encoding: EncodingOpt = None,
+    k: Annotated[int | None, typer.Option("--k", help="Number of KMeans segments (default: the knee of the WCSS curve).")] = None,
+    k_range: Annotated[str, typer.Option("--k-range", help="Range searched for k and for mixture components, LOW..HIGH.")] = "1..10",
+    scale: Annotated[str, typer.Option("--scale", help="log-standard, standard, robust or none.")] = "log-standard",
+    gmm_criterion: Annotated[str, typer.Option("--gmm-criterion", help="bic or aic.")] = "bic",
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for stability.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for every random step.")] = 0,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip plots and report.html.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    engine: EngineOpt = "duckdb",
+    threads: ThreadsOpt = None,
+    memory_limit: MemoryOpt = None,
+    temp_dir: TempOpt = None,
+    spark_master: MasterOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
+    _run(
+        inputs, outdir, quiet, features=features, columns=_mapping(column),
+        exclude_service_codes=exclude_service_codes, encoding=encoding, k=k,
+        k_range=_k_range(k_range), scale=scale, gmm_criterion=gmm_criterion,
+        n_bootstrap=bootstrap, seed=seed, report=not no_report, force=force, engine=engine,
+        threads=threads, memory_limit=memory_limit, temp_directory=temp_dir,
+        spark_master=spark_master,
+    )
+
+
+@app.command()
+@handled
+def demo(
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder.")] = Path("demo-output"),
+    rows: Annotated[int, typer.Option("--rows", min=1, help="Rows of synthetic log.")] = 200_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Generate the built-in demo log and run the whole pipeline on it."""
+    import tempfile
+
+    from segmint.pipeline import check_folder
+    from segmint.synth import write
+
+    check_folder(outdir, force=force)
+    progress = Progress(quiet)
+    with tempfile.TemporaryDirectory(prefix="segmint-demo-") as tmp:
+        progress(f"generating a synthetic log of {rows:,} rows (seed {seed})")
+        log, _truth = write(Path(tmp) / "demo_transactions.csv", rows, seed=seed)
+        _run(str(log), outdir, quiet, seed=seed, force=force)
+
+
+@app.command()
+@handled
+def synth(
+    output: Annotated[Path, typer.Option("--output", "-o", help="FILE.csv or FILE.parquet")],
+    rows: Annotated[int, typer.Option("--rows", help="Number of rows.")],
+    customers: Annotated[int | None, typer.Option("--customers", help="Number of customers.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Write a synthetic log in the Online Retail layout, with planted customer types."""
+    from segmint.pipeline import atomic_file
+    from segmint.synth import write
+
+    kind = output.suffix.lower()
+    if kind not in (".csv", ".parquet"):
+        raise SegmintError(f"{output.name}: the output must end in .csv or .parquet")
+    with atomic_file(output) as tmp:
+        final = tmp.with_suffix(kind)
+        _, truth = write(final, rows, n_customers=customers, seed=seed)
+        truth_target = output.with_name(output.stem + ".truth.csv")
+        final.replace(tmp)
+        truth.replace(truth_target)
+    _err(f"wrote {output} and {truth_target}")
+
+
+@app.command()
+@handled
+def predict(
+    inputs: Inputs,
+    model: Annotated[Path, typer.Option("--model", "-m", help="model.skops from a run.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="scored.csv or scored.parquet")],
+    column: ColumnOpt = None,
+    encoding: EncodingOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score new customers with a saved model, without refitting."""
+    from segmint.predict import score
+    from segmint.pipeline import _output_kind, atomic_file, write_table
+
+    kind = _output_kind(output)
+    progress = Progress(quiet)
+    progress("aggregating the new log with the model's rules")
+    scored = score(model, inputs, columns=_mapping(column), encoding=encoding)
+    for warning in scored.warnings:
+        _err(f"warning: {warning}")
+    with atomic_file(output) as tmp:
+        final = tmp.with_suffix(kind)
+        write_table(scored.table, final)
+        final.replace(tmp)
+    progress(f"wrote {len(scored.table):,} customers to {output}")
+
+
+@app.command()
+@handled
+def report(
+    outdir: Annotated[Path, typer.Argument(help="Folder of a finished run.")],
+) -> None:
+    """Re-render report.html and plots/ from a finished run, without refitting."""
+    from segmint.report import write_report
+
+    if not (outdir / "metrics.json").is_file():
+        raise SegmintError(f"{outdir} has no metrics.json; run segmint run -o {outdir} first")
+    path = write_report(outdir)
+    _err(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point of the ``segmint`` command."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    app(prog_name="segmint")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

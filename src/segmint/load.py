@@ -1,0 +1,331 @@
+"""Find and describe the input files, read Excel into Arrow, and load canonical rows.
+
+A *source* is one or more files of one format that together form a transaction log (for
+example one CSV per day). CSV and Parquet are read by the engine itself; Excel workbooks are
+read with calamine into Arrow (every sheet whose header equals the first sheet's).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from segmint.errors import SegmintError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["Source", "load", "resolve_source"]
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+DELIMITERS = (",", ";", "\t", "|")
+
+#: What a user may pass as input: paths, globs, or an in-memory table.
+Inputs = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], "pd.DataFrame"]
+
+
+@dataclass
+class Source:
+    """Files of one format forming one transaction log.
+
+    Attributes
+    ----------
+    paths : list of Path
+        The files, sorted; empty for an in-memory table.
+    format : {"csv", "parquet", "excel", "frame"}
+    encoding : str
+        CSV only: ``"utf-8"`` or ``"latin-1"``.
+    delimiter : str or None
+        CSV only: the sniffed delimiter.
+    table : pyarrow.Table or None
+        Excel and in-memory sources: the rows, as read.
+    """
+
+    paths: list[Path]
+    format: str
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    table: pa.Table | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """How messages name this source: the file name, or the first and a count."""
+        if not self.paths:
+            return "the input table"
+        if len(self.paths) == 1:
+            return self.paths[0].name
+        return f"{self.paths[0].name} (and {len(self.paths) - 1} more files)"
+
+    def read_error(self, exc: BaseException) -> SegmintError:
+        """Turn an engine's read error into one line naming the file and the fix."""
+        text = str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        lower = text.lower()
+        if "invalid unicode" in lower or "not utf-8" in lower:
+            return SegmintError(
+                f"{self.label} mixes text encodings (bytes that are not {self.encoding}); "
+                "re-save it as UTF-8, or pass --encoding latin-1"
+            )
+        if "no magic bytes" in lower or "parquet" in lower and "invalid" in lower:
+            return SegmintError(f"{self.label} is not a valid Parquet file ({first})")
+        if "expected" in lower and "columns" in lower or "too many columns" in lower:
+            line = _line_number(text)
+            where = f" at line {line}" if line else ""
+            return SegmintError(
+                f"{self.label} has rows with a different number of fields{where}; "
+                "fix those rows or check the delimiter"
+            )
+        if "maximum line size" in lower:
+            return SegmintError(f"{self.label} has a line longer than 128 MB; is it a CSV file?")
+        return SegmintError(f"cannot read {self.label}: {first}")
+
+
+def _line_number(text: str) -> int | None:
+    import re
+
+    match = re.search(r"[Ll]ine:? (\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(EXCEL_SUFFIXES):
+        return "excel"
+    raise SegmintError(
+        f"{path.name}: unknown file type; segmint reads .csv, .tsv, .txt, .parquet and .xlsx"
+    )
+
+
+def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise SegmintError(f"{text} matches no file; check the pattern")
+            paths.extend(Path(m) for m in matches)
+            continue
+        path = Path(text)
+        if not path.exists():
+            raise SegmintError(f"{text} does not exist; check the path")
+        if path.is_dir():
+            raise SegmintError(
+                f"{text} is a folder; pass the files in it, for example {text.rstrip('/')}/*.csv"
+            )
+        paths.append(path)
+    for path in paths:
+        if not os.access(path, os.R_OK):
+            raise SegmintError(f"{path} is not readable; check its permissions")
+        if path.stat().st_size == 0:
+            raise SegmintError(f"{path.name} is empty; export the transactions again")
+    return paths
+
+
+def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str]:
+    """Guess the encoding (UTF-8 unless the first MiB is not) and the delimiter."""
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    if b"\x00" in head[:4096]:
+        raise SegmintError(f"{path.name} is binary, not a CSV file; export it as CSV")
+    if encoding is None:
+        try:
+            head.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError as exc:
+            # A cut multi-byte character at the end of the sample is still UTF-8.
+            encoding = "utf-8" if exc.start >= len(head) - 3 else "latin-1"
+    text = head.decode("latin-1")
+    header = text.lstrip("\ufeff").lstrip("\xef\xbb\xbf").splitlines()[0] if text else ""
+    stripped = header.lstrip()
+    if stripped.startswith(("{", "[")):
+        raise SegmintError(f"{path.name} holds JSON, not CSV; export the transactions as CSV")
+    if stripped.lower().startswith(("<?xml", "<html", "<!doctype")):
+        raise SegmintError(f"{path.name} holds XML/HTML, not CSV; export the transactions as CSV")
+    counts = {d: header.count(d) for d in DELIMITERS}
+    delimiter = max(DELIMITERS, key=lambda d: counts[d])
+    if counts[delimiter] == 0:
+        raise SegmintError(
+            f"{path.name}: the first line has no comma, semicolon, tab or bar; "
+            "is it a CSV file with a header row?"
+        )
+    return encoding, delimiter
+
+
+def _excel_table(paths: Sequence[Path]) -> tuple[pa.Table, list[str]]:
+    """Read every sheet that shares the first sheet's header, from every workbook."""
+    import datetime as dt
+
+    import pyarrow as pa
+    from python_calamine import CalamineWorkbook
+
+    def cell(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, dt.datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, dt.date):
+            return value.strftime("%Y-%m-%d 00:00:00")
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value)) if abs(value) < 2**53 else repr(value)
+        return str(value)
+
+    header: list[str] | None = None
+    columns: list[list[str | None]] = []
+    notes: list[str] = []
+    for path in paths:
+        try:
+            book = CalamineWorkbook.from_path(str(path))
+            sheets = list(book.sheet_names)
+        except Exception as exc:  # calamine raises several private types
+            raise SegmintError(
+                f"{path.name} is not a readable Excel workbook ({str(exc).splitlines()[0]}); "
+                "open and re-save it, or export CSV"
+            ) from None
+        for name in sheets:
+            try:
+                rows = book.get_sheet_by_name(name).to_python(skip_empty_area=True)
+            except Exception as exc:
+                raise SegmintError(
+                    f"{path.name}, sheet {name!r}: cannot read it ({str(exc).splitlines()[0]})"
+                ) from None
+            if not rows:
+                continue
+            head = [str(h).strip() for h in rows[0]]
+            while head and head[-1] == "":
+                head.pop()
+            if header is None:
+                header = head
+                columns = [[] for _ in header]
+            elif head != header:
+                notes.append(f"{path.name}, sheet {name!r}: header differs, sheet skipped")
+                continue
+            width = len(header)
+            for row in rows[1:]:
+                if not any(v not in (None, "") for v in row):
+                    continue
+                for i in range(width):
+                    columns[i].append(cell(row[i]) if i < len(row) else None)
+    if header is None:
+        raise SegmintError(f"{paths[0].name} has no rows in any sheet")
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise SegmintError(f"{paths[0].name} has two columns named {dupes[0]!r}; rename one")
+    table = pa.table({h: pa.array(col, type=pa.string()) for h, col in zip(header, columns)})
+    return table, notes
+
+
+def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
+    """Turn what the user passed into a :class:`Source`.
+
+    Parameters
+    ----------
+    inputs : path, glob, sequence of them, or pandas.DataFrame
+        Files of one format (CSV, Parquet or Excel) forming one log.
+    encoding : {"utf-8", "latin-1"}, optional
+        Force the CSV encoding; by default it is sniffed.
+
+    Raises
+    ------
+    SegmintError
+        For missing, unreadable, empty or mixed-format inputs.
+    """
+    import pandas as pd
+
+    if isinstance(inputs, pd.DataFrame):
+        import pyarrow as pa
+
+        frame = inputs.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        return Source(paths=[], format="frame", table=pa.Table.from_pandas(frame, preserve_index=False))
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not items:
+        raise SegmintError("no input given; pass one or more transaction files")
+    paths = _expand(items)
+    formats = {_format_of(p) for p in paths}
+    if len(formats) > 1:
+        raise SegmintError(
+            f"inputs mix formats ({', '.join(sorted(formats))}); pass files of one format"
+        )
+    fmt = formats.pop()
+    if encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "latin-1"):
+        raise SegmintError(f"--encoding {encoding}: use utf-8 or latin-1")
+    if fmt == "csv":
+        sniffed = [_sniff_csv(p, encoding) for p in paths]
+        encodings = {e for e, _ in sniffed}
+        delimiters = {d for _, d in sniffed}
+        if len(delimiters) > 1:
+            raise SegmintError("input CSV files use different delimiters; export them alike")
+        enc = "latin-1" if "latin-1" in encodings else "utf-8"
+        return Source(paths=paths, format="csv", encoding=enc, delimiter=delimiters.pop())
+    if fmt == "excel":
+        table, notes = _excel_table(paths)
+        return Source(paths=paths, format="excel", table=table, notes=notes)
+    for path in paths:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"PAR1":
+                raise SegmintError(
+                    f"{path.name} is not a Parquet file (no PAR1 magic bytes); "
+                    "check the file or its extension"
+                )
+    return Source(paths=paths, format="parquet")
+
+
+def load(
+    inputs: Inputs,
+    columns: Mapping[str, str] | None = None,
+    *,
+    encoding: str | None = None,
+) -> pd.DataFrame:
+    """Read a transaction log into canonical columns, without cleaning.
+
+    Parameters
+    ----------
+    inputs : path, glob, sequence of them, or pandas.DataFrame
+        CSV (any of , ; tab |, UTF-8 or Latin-1, with or without BOM), Parquet or Excel.
+    columns : mapping of str to str, optional
+        ``{canonical: their_name}`` for columns segmint does not recognise.
+    encoding : {"utf-8", "latin-1"}, optional
+        Force the CSV encoding.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input line, with the canonical columns that were found:
+        ``invoice`` (str), ``stock_code`` (str), ``description`` (str), ``quantity`` (float),
+        ``invoice_date`` (datetime), ``unit_price`` (float), ``customer_id`` (str or missing),
+        ``country`` (str), and ``is_cancel`` (bool).
+    """
+    from segmint.clean import canonical_select
+    from segmint.engines import get_engine
+    from segmint.schema import resolve_columns
+
+    source = resolve_source(inputs, encoding=encoding)
+    engine = get_engine("duckdb")
+    try:
+        described = engine.register(source, "raw")
+        found = resolve_columns(
+            [c for c, _ in described], columns, required=("customer_id",), source=source.label
+        )
+        select = canonical_select(found, dict(described), list(found))
+        try:
+            return engine.fetch(f"SELECT {select} FROM raw").to_pandas()
+        except Exception as exc:
+            raise source.read_error(exc) from None
+    finally:
+        engine.close()

@@ -1,0 +1,332 @@
+"""``run()``: chain load -> clean -> features -> cluster -> report, writing outputs atomically.
+
+Everything is written into a temporary folder beside ``outdir`` and renamed into place at the
+end, so an interrupted run leaves nothing half-written and an existing ``outdir`` is replaced
+only when asked (``force=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segmint.errors import SegmintError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from segmint.features import FeatureTable
+    from segmint.load import Inputs
+    from segmint.model import Segmenter
+
+__all__ = [
+    "RunResult", "atomic_file", "atomic_folder", "check_folder", "export_features", "run",
+    "write_table",
+]
+
+Progress = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    return None
+
+
+def check_folder(outdir: Path, *, force: bool = False) -> Path:
+    """Fail early when ``outdir`` cannot be written; return its (existing) parent."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise SegmintError(f"{outdir} is a file, not a folder; choose another -o/--outdir")
+    if outdir.exists() and not force:
+        raise SegmintError(f"{outdir} already exists; pass --force to replace it")
+    parent = outdir.resolve().parent
+    if not parent.is_dir():
+        raise SegmintError(f"{parent} does not exist; create it or choose another -o/--outdir")
+    if not os.access(parent, os.W_OK):
+        raise SegmintError(f"{parent} is not writable; choose another -o/--outdir")
+    return parent
+
+
+@contextmanager
+def atomic_folder(outdir: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``outdir``; on success it replaces ``outdir``.
+
+    Raises
+    ------
+    SegmintError
+        When ``outdir`` exists and ``force`` is false, or is a file, or its parent is not
+        writable.
+    """
+    outdir = Path(outdir)
+    parent = check_folder(outdir, force=force)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        if outdir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".old", dir=parent))
+            os.replace(outdir, old / "previous")
+            os.replace(tmp, outdir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def atomic_file(path: Path, *, force: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise SegmintError(f"{path} is a folder; give a file name such as {path}/customers.csv")
+    if path.exists() and not force:
+        raise SegmintError(f"{path} already exists; pass --force to replace it")
+    parent = path.resolve().parent
+    if not parent.exists():
+        raise SegmintError(f"{parent} does not exist; create it or choose another output")
+    if not os.access(parent, os.W_OK):
+        raise SegmintError(f"{parent} is not writable; choose another output")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    """Write a table as CSV or Parquet by the extension of ``path`` (not atomic by itself)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        table.to_parquet(path, index=False)
+    elif suffix in (".csv", ".txt", ".tmp", ""):
+        table.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+    else:
+        raise SegmintError(f"{Path(path).name}: write .csv or .parquet")
+
+
+def _output_kind(path: Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return ".parquet"
+    if suffix == ".csv":
+        return ".csv"
+    raise SegmintError(f"{Path(path).name}: the output must end in .csv or .parquet")
+
+
+def export_features(result: FeatureTable, output: Path) -> None:
+    """Write the customer table atomically to ``output`` (CSV or Parquet by extension)."""
+    kind = _output_kind(output)
+    with atomic_file(output) as tmp:
+        final = tmp.with_suffix(kind)
+        write_table(result.table, final)
+        os.replace(final, tmp)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for package in (
+        "segmint", "duckdb", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
+        "matplotlib", "seaborn", "skops", "kneed",
+    ):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:  # pragma: no cover
+            out[package] = "not installed"
+    return out
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` produced.
+
+    Attributes
+    ----------
+    segments : pandas.DataFrame
+        One row per customer: ``customer_id``, the features, ``kmeans_segment``,
+        ``kmeans_name``, ``gmm_segment``, ``gmm_name``, ``gmm_probability``.
+    profiles : pandas.DataFrame
+        One row per (method, segment), see ``docs/CONTRACTS.md``.
+    metrics : dict
+        Everything in ``metrics.json``.
+    segmenter : Segmenter
+        The fitted model.
+    features : FeatureTable
+        The customer table and the cleaning audit.
+    outdir : Path or None
+        Where the outputs were written.
+    """
+
+    segments: pd.DataFrame
+    profiles: pd.DataFrame
+    metrics: dict[str, Any]
+    segmenter: Segmenter
+    features: FeatureTable
+    outdir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def run(
+    inputs: Inputs,
+    outdir: str | os.PathLike | None = None,
+    *,
+    features: str | Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    exclude_service_codes: bool = False,
+    encoding: str | None = None,
+    k: int | None = None,
+    k_range: tuple[int, int] = (1, 10),
+    scale: str = "log-standard",
+    gmm_criterion: str = "bic",
+    n_bootstrap: int = 20,
+    seed: int = 0,
+    report: bool = True,
+    force: bool = False,
+    engine: str = "duckdb",
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+    spark_master: str | None = None,
+    progress: Progress = _silent,
+) -> RunResult:
+    """Run the whole pipeline on a transaction log.
+
+    Parameters
+    ----------
+    inputs : path, glob, sequence of them, or pandas.DataFrame
+        The transaction log.
+    outdir : path, optional
+        Folder for ``segments.csv``, ``profiles.csv``, ``metrics.json``, ``model.skops``,
+        ``report.html`` and ``plots/``; nothing is written when ``None``.
+    features, columns, exclude_service_codes, encoding
+        See :func:`segmint.customer_features`.
+    k : int, optional
+        Number of KMeans segments; by default the knee of the WCSS curve.
+    k_range : (int, int), default=(1, 10)
+        Inclusive range searched for KMeans and for the mixture's components.
+    scale : {"log-standard", "standard", "robust", "none"}, default="log-standard"
+        Transform applied before distances.
+    gmm_criterion : {"bic", "aic"}, default="bic"
+        How the mixture is chosen.
+    n_bootstrap : int, default=20
+        Bootstrap resamples for the stability check.
+    seed : int, default=0
+        Seeds every random step.
+    report : bool, default=True
+        Draw the plots and ``report.html``.
+    force : bool, default=False
+        Replace an existing ``outdir``.
+    engine, threads, memory_limit, temp_directory, spark_master
+        Engine settings, see :func:`segmint.engines.get_engine`.
+    progress : callable, optional
+        Called with a short message as each stage starts.
+
+    Returns
+    -------
+    RunResult
+    """
+    from segmint.engines import get_engine
+    from segmint.features import compute, parse_features
+
+    names = parse_features(features)
+    target = Path(outdir) if outdir is not None else None
+    if target is not None:
+        check_folder(target, force=force)  # fail before any work
+    eng = get_engine(
+        engine, threads=threads, memory_limit=memory_limit,
+        temp_directory=temp_directory, spark_master=spark_master,
+    )
+    try:
+        progress("reading, cleaning and aggregating")
+        table = compute(
+            eng, inputs, features=names, columns=columns,
+            exclude_service_codes=exclude_service_codes, encoding=encoding,
+        )
+    finally:
+        eng.close()
+    return fit_and_write(
+        table, target, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion,
+        n_bootstrap=n_bootstrap, seed=seed, report=report, force=force, engine=engine,
+        progress=progress, threads=threads,
+    )
+
+
+def fit_and_write(
+    table: FeatureTable,
+    target: Path | None,
+    *,
+    k: int | None,
+    k_range: tuple[int, int],
+    scale: str,
+    gmm_criterion: str,
+    n_bootstrap: int,
+    seed: int,
+    report: bool,
+    force: bool,
+    engine: str,
+    progress: Progress,
+    threads: int | None = None,
+) -> RunResult:
+    """Cluster a customer table and write every output (the second half of :func:`run`)."""
+    import pandas as pd
+
+    from segmint.cluster import describe
+    from segmint.model import Segmenter
+
+    X = table.table[list(table.features)]
+    segmenter = Segmenter(
+        k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion,
+        n_bootstrap=n_bootstrap, random_state=seed, n_jobs=threads,
+    )
+    progress(f"clustering {len(X):,} customers")
+    segmenter.fit(X)
+    assigned = segmenter.assign(X)
+    segments = pd.concat([table.table.reset_index(drop=True), assigned.reset_index(drop=True)],
+                         axis=1)
+    segments["gmm_probability"] = segments["gmm_probability"].round(6)
+    profiles = segmenter.profiles_
+    metrics: dict[str, Any] = {
+        "segmint_version": versions()["segmint"],
+        "input": {"source": table.source, "engine": engine, "notes": table.notes},
+        "parameters": {
+            "features": list(table.features), "k": k, "k_range": list(k_range),
+            "scale": scale, "gmm_criterion": gmm_criterion, "n_bootstrap": n_bootstrap,
+            "seed": seed,
+        },
+        "audit": table.audit.to_dict(),
+        "features": list(table.features),
+        **describe(segmenter),
+        "versions": versions(),
+    }
+    result = RunResult(segments, profiles, metrics, segmenter, table, target,
+                       list(segmenter.warnings_))
+    if target is None:
+        return result
+    with atomic_folder(target, force=force) as tmp:
+        progress("writing outputs")
+        write_table(segments, tmp / "segments.csv")
+        write_table(profiles, tmp / "profiles.csv")
+        (tmp / "metrics.json").write_text(
+            json.dumps(metrics, indent=2, sort_keys=False, allow_nan=False) + "\n"
+        )
+        segmenter.save(tmp / "model.skops")
+        if report:
+            from segmint.report import write_report
+
+            progress("drawing the report")
+            write_report(tmp)
+    return result

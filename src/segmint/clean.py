@@ -18,7 +18,7 @@ from segmint.schema import SERVICE_CODES
 
 if TYPE_CHECKING:
     from segmint.engines import Engine
-    from segmint.load import Source
+    from segmint.loading import Source
 
 __all__ = ["AUDIT_LABELS", "Audit", "canonical_select", "clean"]
 

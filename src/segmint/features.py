@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from segmint.clean import Audit
     from segmint.engines import Engine
-    from segmint.load import Inputs
+    from segmint.loading import Inputs
 
 __all__ = ["FeatureTable", "customer_features", "feature_sql", "parse_features"]
 
@@ -124,7 +124,7 @@ def compute(
 ) -> FeatureTable:
     """Load, clean and aggregate on a given engine (see :func:`customer_features`)."""
     from segmint.clean import clean
-    from segmint.load import resolve_source
+    from segmint.loading import resolve_source
     from segmint.schema import resolve_columns
 
     features = tuple(features)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from segmint.features import FeatureTable
-    from segmint.load import Inputs
+    from segmint.loading import Inputs
     from segmint.model import Segmenter
 
 __all__ = [

@@ -14,7 +14,7 @@ from segmint.errors import SegmintError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from segmint.load import Source
+    from segmint.loading import Source
 
 __all__ = ["ENGINES", "Engine", "get_engine"]
 

@@ -1,0 +1,237 @@
+"""KMeans over a range of k: the WCSS curve, three validity indices, and the choice of k.
+
+:func:`sweep` fits one KMeans per k (``MiniBatchKMeans`` on large tables) and records, for every
+k, the within-cluster sum of squares (WCSS, ``inertia_``), the silhouette (on a seeded sample of
+at most ``silhouette_sample`` customers), Calinski-Harabasz and Davies-Bouldin (all undefined,
+NaN, at k=1). :func:`choose_k` takes the knee of the WCSS curve (:mod:`segmint.cluster.knee`)
+unless the user fixed k, falls back to the best silhouette when there is no knee, and says in
+its reason and warnings when the indices disagree or the choice sits on the edge of the range.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+from segmint.cluster.knee import Knee
+
+__all__ = [
+    "KMEANS_N_INIT",
+    "MINIBATCH_N_INIT",
+    "SILHOUETTE_SAMPLE",
+    "KChoice",
+    "choose_k",
+    "make_kmeans",
+    "sweep",
+]
+
+#: KMeans restarts per k: several restarts make the partition (and so the segments) the same
+#: across seeds on all but the flattest data.
+KMEANS_N_INIT: int = 10
+#: Restarts of ``MiniBatchKMeans`` on large tables.
+MINIBATCH_N_INIT: int = 3
+#: Customers the silhouette is computed on (a seeded sample when there are more); the
+#: silhouette costs ``O(n^2)``.
+SILHOUETTE_SAMPLE: int = 10_000
+
+_SWEEP_COLUMNS = ["k", "wcss", "silhouette", "calinski_harabasz", "davies_bouldin"]
+
+
+def make_kmeans(k: int, random_state: int, *, large: bool = False) -> KMeans | MiniBatchKMeans:
+    """The KMeans estimator segmint fits for ``k`` clusters.
+
+    Parameters
+    ----------
+    k : int
+        Number of clusters.
+    random_state : int
+        Seed of the initialisation.
+    large : bool, default=False
+        Use ``MiniBatchKMeans`` (``batch_size=4096``, :data:`MINIBATCH_N_INIT` restarts) instead
+        of ``KMeans`` (:data:`KMEANS_N_INIT` restarts).
+
+    Returns
+    -------
+    KMeans or MiniBatchKMeans
+        Unfitted.
+    """
+    if large:
+        return MiniBatchKMeans(
+            n_clusters=k, n_init=MINIBATCH_N_INIT, batch_size=4096, random_state=random_state
+        )
+    return KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=random_state)
+
+
+def _fit_quietly(estimator: KMeans | MiniBatchKMeans, Z: np.ndarray) -> list[str]:
+    """Fit and return the messages of the convergence warnings instead of emitting them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        estimator.fit(Z)
+    return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def sweep(
+    Z: np.ndarray,
+    k_values: Sequence[int],
+    random_state: int,
+    *,
+    large: bool = False,
+    silhouette_sample: int = SILHOUETTE_SAMPLE,
+) -> tuple[pd.DataFrame, dict[int, KMeans | MiniBatchKMeans], list[str]]:
+    """Fit KMeans for every k and measure each partition.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+        Transformed features.
+    k_values : sequence of int
+        The k to try, increasing.
+    random_state : int
+        Seed of every KMeans and of the silhouette sample.
+    large : bool, default=False
+        Fit ``MiniBatchKMeans`` (see :func:`make_kmeans`).
+    silhouette_sample : int, default=SILHOUETTE_SAMPLE
+        The silhouette is computed on a seeded sample of this many customers when there are
+        more (the same sample for every k).
+
+    Returns
+    -------
+    sweep : DataFrame
+        One row per k: ``k`` (int), ``wcss``, ``silhouette``, ``calinski_harabasz``,
+        ``davies_bouldin`` (float; NaN where undefined, i.e. at k=1).
+    models : dict of int to estimator
+        The fitted KMeans of every k.
+    messages : list of str
+        Convergence warnings raised by the fits, with their k.
+    """
+    n = Z.shape[0]
+    rng = np.random.default_rng(random_state)
+    sample = np.sort(rng.choice(n, size=silhouette_sample, replace=False)) if n > silhouette_sample else None
+    rows = []
+    models: dict[int, KMeans | MiniBatchKMeans] = {}
+    messages: list[str] = []
+    for k in k_values:
+        model = make_kmeans(int(k), random_state, large=large)
+        messages += [f"KMeans k={k}: {m}" for m in _fit_quietly(model, Z)]
+        labels = model.labels_
+        n_labels = np.unique(labels).size
+        sil = ch = db = np.nan
+        if 2 <= n_labels < n:
+            sil_labels = labels if sample is None else labels[sample]
+            sil_Z = Z if sample is None else Z[sample]
+            if 2 <= np.unique(sil_labels).size < sil_labels.size:
+                sil = float(silhouette_score(sil_Z, sil_labels))
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                # A cluster of identical points has zero spread; the index is still defined.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ch = float(calinski_harabasz_score(Z, labels))
+                db = float(davies_bouldin_score(Z, labels))
+        rows.append((int(k), float(model.inertia_), sil, ch, db))
+        models[int(k)] = model
+    table = pd.DataFrame(rows, columns=_SWEEP_COLUMNS).astype({"k": "int64"})
+    return table, models, messages
+
+
+@dataclass(frozen=True)
+class KChoice:
+    """The chosen number of KMeans segments and why.
+
+    Attributes
+    ----------
+    k : int
+        The chosen k.
+    reason : str
+        Plain-language account of the choice (knee, its strength, the other indices).
+    warnings : list of str
+        Problems a user should see: disagreeing indices, no knee, a choice on the range edge.
+    """
+
+    k: int
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _best(table: pd.DataFrame, column: str, *, lowest: bool = False) -> int | None:
+    values = table[column].to_numpy(dtype=np.float64)
+    if np.all(np.isnan(values)):
+        return None
+    idx = np.nanargmin(values) if lowest else np.nanargmax(values)
+    return int(table["k"].iloc[idx])
+
+
+def choose_k(table: pd.DataFrame, knee: Knee, k: int | None = None) -> KChoice:
+    """Choose k from a sweep: the given k, else the WCSS knee, else the best silhouette.
+
+    Rules (documented for users):
+
+    - ``k`` given: it is used; the knee and the indices are still reported.
+    - otherwise the knee of the WCSS curve;
+    - no knee: the k with the highest silhouette among k >= 2 (the silhouette is undefined at
+      k=1), and a warning says so; with no k >= 2 in the range, the smallest k.
+
+    Whenever the silhouette (highest), Calinski-Harabasz (highest) or Davies-Bouldin (lowest)
+    prefer another k than the chosen one, the reason lists them and (unless k was given) a
+    warning says the indices disagree. A chosen (not given) k on the top of the searched range,
+    or on its bottom when the range does not start at 1, warns and says how to widen
+    ``--k-range``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`sweep`.
+    knee : Knee
+        Knee of the WCSS curve.
+    k : int or None, default=None
+        A k fixed by the user; it must be one of ``table.k``.
+
+    Returns
+    -------
+    KChoice
+    """
+    ks = table["k"].tolist()
+    lo, hi = ks[0], ks[-1]
+    best = {
+        "silhouette": _best(table, "silhouette"),
+        "Calinski-Harabasz": _best(table, "calinski_harabasz"),
+        "Davies-Bouldin": _best(table, "davies_bouldin", lowest=True),
+    }
+    notes: list[str] = []
+    if k is not None:
+        chosen = int(k)
+        reason = f"k={chosen} fixed by the user; WCSS curve: {knee.describe()}"
+    elif knee.x is not None:
+        chosen = knee.x
+        reason = f"k={chosen} from the WCSS curve: {knee.describe()}"
+    else:
+        sil = best["silhouette"]
+        chosen = sil if sil is not None else lo
+        rule = "highest silhouette among k >= 2" if sil is not None else "smallest k searched"
+        reason = f"k={chosen} by the fallback rule ({rule}); WCSS curve: {knee.describe()}"
+        notes.append(f"KMeans: the WCSS curve has no knee; k={chosen} chosen by {rule}")
+    others = {name: v for name, v in best.items() if v is not None}
+    if others:
+        reason += "; best k by index: " + ", ".join(f"{n} {v}" for n, v in others.items())
+    if k is not None:
+        return KChoice(chosen, reason, notes)
+    disagree = {name: v for name, v in others.items() if v != chosen}
+    if disagree:
+        listed = ", ".join(f"{n} prefers k={v}" for n, v in disagree.items())
+        notes.append(f"KMeans: the indices disagree with k={chosen}: {listed}")
+    if len(ks) > 1 and chosen == hi:
+        notes.append(
+            f"KMeans: k={chosen} is the top of the searched range {lo}..{hi}; "
+            f"widen it upwards, e.g. --k-range {lo} {2 * hi}"
+        )
+    elif len(ks) > 1 and chosen == lo and lo > 1:
+        notes.append(
+            f"KMeans: k={chosen} is the bottom of the searched range {lo}..{hi}; "
+            f"widen it downwards, e.g. --k-range 1 {hi}"
+        )
+    return KChoice(chosen, reason, notes)

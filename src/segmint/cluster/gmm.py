@@ -1,0 +1,255 @@
+"""Gaussian mixtures over n_components x covariance types: BIC/AIC grid and an honest choice.
+
+:func:`grid` fits one :class:`~sklearn.mixture.GaussianMixture` per cell of
+``n_components x covariance_type`` (cells run in parallel with joblib) and records BIC and AIC.
+Fit it on dequantised data (:func:`segmint.cluster.transform.dequantise`): on raw integer counts
+the BIC keeps falling as components collapse onto repeated values, and the "best" model lands on
+the top of whatever range was searched.
+
+:func:`choose` picks the cell with the lowest criterion, then applies the *evidence rule*: when
+the best criterion value of other n_components is within ``tolerance`` (1%) of the lowest, the
+data hardly tell those models apart, the evidence is reported as weak, and the **smallest**
+n_components within the tolerance is chosen (with its best covariance type). The relative
+difference is ``(c_n - c_best) / |c_best|`` where ``c_n`` is the lowest criterion over
+covariance types at ``n`` components. A choice on the edge of the searched range warns and says
+which way to widen ``--k-range``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "CRITERIA",
+    "EVIDENCE_TOLERANCE",
+    "GMM_MAX_ITER",
+    "GMMChoice",
+    "choose",
+    "grid",
+    "make_gmm",
+]
+
+#: Covariance structures searched by default, in the order they are reported.
+COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
+#: Model selection criteria.
+CRITERIA: tuple[str, ...] = ("bic", "aic")
+#: Relative criterion difference under which two numbers of components count as equally good.
+EVIDENCE_TOLERANCE: float = 0.01
+#: EM iterations per fit.
+GMM_MAX_ITER: int = 200
+
+
+def make_gmm(n_components: int, covariance_type: str, random_state: int) -> GaussianMixture:
+    """The Gaussian mixture segmint fits for one grid cell.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of components.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+        Covariance structure.
+    random_state : int
+        Seed of the (KMeans) initialisation.
+
+    Returns
+    -------
+    GaussianMixture
+        Unfitted; ``max_iter=GMM_MAX_ITER``, one initialisation.
+    """
+    return GaussianMixture(
+        n_components=n_components,
+        covariance_type=covariance_type,
+        max_iter=GMM_MAX_ITER,
+        random_state=random_state,
+    )
+
+
+def _fit_cell(
+    Z: np.ndarray, n_components: int, covariance_type: str, random_state: int
+) -> tuple[GaussianMixture, float, float, list[str]]:
+    model = make_gmm(n_components, covariance_type, random_state)
+    with warnings.catch_warnings(record=True) as caught:
+        # Non-convergence is reported to the user (Segmenter.warnings_), not raised.
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(Z)
+    messages = [
+        f"GMM n_components={n_components}, covariance_type={covariance_type}: {w.message}"
+        for w in caught
+        if issubclass(w.category, ConvergenceWarning)
+    ]
+    return model, float(model.bic(Z)), float(model.aic(Z)), messages
+
+
+def grid(
+    Z: np.ndarray,
+    n_components: Sequence[int],
+    covariance_types: Sequence[str],
+    random_state: int,
+    *,
+    n_jobs: int | None = None,
+) -> tuple[pd.DataFrame, dict[tuple[int, str], GaussianMixture], list[str]]:
+    """Fit a Gaussian mixture for every (n_components, covariance_type) cell.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+        Transformed (and, for integer counts, dequantised) features.
+    n_components : sequence of int
+        Numbers of components to try.
+    covariance_types : sequence of str
+        Covariance structures to try (see :data:`COVARIANCE_TYPES`).
+    random_state : int
+        Seed of every fit.
+    n_jobs : int or None, default=None
+        Cells fitted in parallel (joblib; None means 1 unless in a joblib context).
+
+    Returns
+    -------
+    grid : DataFrame
+        One row per cell, n_components ascending then covariance types in the given order:
+        ``n_components`` (int), ``covariance_type`` (str), ``bic``, ``aic`` (float).
+    models : dict of (int, str) to GaussianMixture
+        The fitted mixture of every cell.
+    messages : list of str
+        Convergence warnings, with their cell.
+    """
+    cells = [(int(n), str(c)) for n in n_components for c in covariance_types]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_cell)(Z, n, c, random_state) for n, c in cells
+    )
+    models: dict[tuple[int, str], GaussianMixture] = {}
+    rows = []
+    messages: list[str] = []
+    for (n, c), (model, bic, aic, msgs) in zip(cells, results, strict=True):
+        models[(n, c)] = model
+        rows.append((n, c, bic, aic))
+        messages += msgs
+    table = pd.DataFrame(rows, columns=["n_components", "covariance_type", "bic", "aic"])
+    return table.astype({"n_components": "int64"}), models, messages
+
+
+@dataclass(frozen=True)
+class GMMChoice:
+    """The chosen mixture and why.
+
+    Attributes
+    ----------
+    n_components : int
+    covariance_type : str
+    evidence : {"clear", "weak", "fixed"}
+        ``"weak"`` when other numbers of components are within the tolerance of the lowest
+        criterion; ``"fixed"`` when the user fixed k.
+    reason : str
+        Plain-language account of the choice.
+    warnings : list of str
+        Problems a user should see (weak evidence, a choice on the edge of the range).
+    """
+
+    n_components: int
+    covariance_type: str
+    evidence: str
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _span(values: Sequence[int]) -> str:
+    values = sorted(values)
+    if len(values) > 1 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}"
+    return ", ".join(str(v) for v in values)
+
+
+def choose(
+    table: pd.DataFrame,
+    criterion: str = "bic",
+    *,
+    k: int | None = None,
+    tolerance: float = EVIDENCE_TOLERANCE,
+) -> GMMChoice:
+    """Choose a cell of the grid: lowest criterion, then the evidence rule (see module doc).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`grid`.
+    criterion : {"bic", "aic"}, default="bic"
+        Lower is better.
+    k : int or None, default=None
+        A number of components fixed by the user (one of ``table.n_components``); only the
+        covariance type is then chosen.
+    tolerance : float, default=EVIDENCE_TOLERANCE
+        Relative criterion difference under which numbers of components count as equally good.
+
+    Returns
+    -------
+    GMMChoice
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion={criterion!r} is not one of {', '.join(CRITERIA)}")
+    name = criterion.upper()
+    values = table[criterion].to_numpy(dtype=np.float64)
+    finite = np.isfinite(values)
+    best_row = table.iloc[int(np.argmin(np.where(finite, values, np.inf)))]
+    best_n, best_cov = int(best_row["n_components"]), str(best_row["covariance_type"])
+    best_value = float(best_row[criterion])
+    per_n = table[finite].groupby("n_components")[criterion].min().sort_index()
+    ns = [int(v) for v in per_n.index]
+    lo, hi = int(table["n_components"].min()), int(table["n_components"].max())
+
+    def cov_at(n: int) -> str:
+        sub = table[(table["n_components"] == n) & finite]
+        return str(sub.loc[sub[criterion].idxmin(), "covariance_type"])
+
+    notes: list[str] = []
+    if k is not None:
+        cov = cov_at(int(k))
+        reason = (
+            f"n_components={k} fixed by the user; covariance_type={cov} has the lowest {name} "
+            f"there (lowest {name} overall: {best_n} components, {best_cov})"
+        )
+        return GMMChoice(int(k), cov, "fixed", reason, notes)
+
+    scale = abs(best_value) if best_value != 0 else 1.0
+    near = [n for n in ns if (per_n[n] - best_value) / scale <= tolerance]
+    chosen = min(near)
+    cov = cov_at(chosen)
+    pct = f"{100 * tolerance:g}%"
+    if len(near) == 1:
+        evidence = "clear"
+        reason = (
+            f"lowest {name} at {best_n} components ({best_cov}); no other number of components "
+            f"is within {pct} of it"
+        )
+    else:
+        evidence = "weak"
+        reason = (
+            f"lowest {name} at {best_n} components ({best_cov}), but {name} for "
+            f"{_span(near)} components is within {pct} of it, so the data barely tell them "
+            f"apart (weak evidence); chose the smallest: {chosen} components ({cov})"
+        )
+        notes.append(
+            f"GMM: weak evidence for the number of components: {name} for {_span(near)} "
+            f"components is within {pct} of the lowest ({best_n}); chose the smallest, {chosen}"
+        )
+    if best_n == hi and hi > lo:
+        reason += f"; the lowest {name} sits on the top of the range {lo}..{hi}"
+    if hi > lo and chosen == hi:
+        notes.append(
+            f"GMM: n_components={chosen} is the top of the searched range {lo}..{hi}; widen it "
+            f"upwards, e.g. --k-range {lo} {2 * hi}"
+        )
+    elif hi > lo and chosen == lo and lo > 1:
+        notes.append(
+            f"GMM: n_components={chosen} is the bottom of the searched range {lo}..{hi}; widen "
+            f"it downwards, e.g. --k-range 1 {hi}"
+        )
+    return GMMChoice(chosen, cov, evidence, reason, notes)

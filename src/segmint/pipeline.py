@@ -117,6 +117,8 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
 
 
 def _output_kind(path: Path) -> str:
+    if Path(path).is_dir():
+        raise SegmintError(f"{path} is a folder; give a file name such as {path}/customers.csv")
     suffix = Path(path).suffix.lower()
     if suffix in (".parquet", ".pq"):
         return ".parquet"

@@ -221,11 +221,11 @@ def clean(
         The figures; the table ``clean`` then holds one row per kept line with the wanted
         canonical columns and ``is_cancel``.
     """
-    wanted = list(wanted)
-    for extra in ("invoice", "stock_code", "unit_price"):
-        if extra in found and extra not in wanted:
-            wanted.append(extra)  # the audit counts cancellations, prices and service codes
-    _check_values(engine, source, found, types, wanted)
+    needed = list(wanted)
+    _check_values(engine, source, found, types, needed)
+    wanted = [c for c in found if c in needed or c in ("invoice", "stock_code", "unit_price")]
+    # (the audit also counts cancellations, prices and service codes when those columns exist;
+    # a bad value in a column no feature needs is read as missing, not an error)
     raw_cols = ", ".join(_ident(c) for c in types)
     select = canonical_select(found, types, wanted)
     try:

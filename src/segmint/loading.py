@@ -7,8 +7,10 @@ read with calamine into Arrow (every sheet whose header equals the first sheet's
 
 from __future__ import annotations
 
+import csv
 import glob
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,9 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+
+#: A multi-byte UTF-8 sequence (lead byte and continuation bytes).
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]{1,3}")
 
 #: What a user may pass as input: paths, globs, or an in-memory table.
 Inputs = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], "pd.DataFrame"]
@@ -52,6 +57,7 @@ class Source:
     format: str
     encoding: str = "utf-8"
     delimiter: str | None = None
+    header: list[str] | None = None
     table: pa.Table | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -89,8 +95,6 @@ class Source:
 
 
 def _line_number(text: str) -> int | None:
-    import re
-
     match = re.search(r"[Ll]ine:? (\d+)", text)
     return int(match.group(1)) if match else None
 
@@ -134,8 +138,8 @@ def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     return paths
 
 
-def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str]:
-    """Guess the encoding (UTF-8 unless the first MiB is not) and the delimiter."""
+def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
+    """Guess the encoding (UTF-8 unless the first MiB is not), the delimiter and the header."""
     import gzip
 
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
@@ -150,8 +154,15 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             # A cut multi-byte character at the end of the sample is still UTF-8.
             encoding = "utf-8" if exc.start >= len(head) - 3 else "latin-1"
-    text = head.decode("latin-1")
-    header = text.lstrip("\ufeff").lstrip("\xef\xbb\xbf").splitlines()[0] if text else ""
+            if encoding == "latin-1" and _UTF8_SEQUENCE.search(head):
+                raise SegmintError(
+                    f"{path.name} mixes text encodings (UTF-8 and Latin-1 bytes); re-save it "
+                    "in one encoding, or force one with --encoding"
+                ) from None
+    text = head.decode("utf-8", errors="replace") if encoding == "utf-8" else head.decode(
+        "latin-1")
+    text = text.lstrip("\ufeff")
+    header = text.splitlines()[0] if text else ""
     stripped = header.lstrip()
     if stripped.startswith(("{", "[")):
         raise SegmintError(f"{path.name} holds JSON, not CSV; export the transactions as CSV")
@@ -164,7 +175,15 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str]:
             f"{path.name}: the first line has no comma, semicolon, tab or bar; "
             "is it a CSV file with a header row?"
         )
-    return encoding, delimiter
+    names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter))]
+    if any(not n for n in names):
+        raise SegmintError(
+            f"{path.name}: column {names.index('') + 1} of the header has no name; name it"
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SegmintError(f"{path.name} has two columns named {dupes[0]!r}; rename one")
+    return encoding, delimiter, names
 
 
 def _excel_table(paths: Sequence[Path]) -> tuple[pa.Table, list[str]]:
@@ -267,12 +286,20 @@ def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
         raise SegmintError(f"--encoding {encoding}: use utf-8 or latin-1")
     if fmt == "csv":
         sniffed = [_sniff_csv(p, encoding) for p in paths]
-        encodings = {e for e, _ in sniffed}
-        delimiters = {d for _, d in sniffed}
+        encodings = {e for e, _, _ in sniffed}
+        delimiters = {d for _, d, _ in sniffed}
         if len(delimiters) > 1:
             raise SegmintError("input CSV files use different delimiters; export them alike")
+        header = sniffed[0][2]
+        for path, (_, _, other) in zip(paths, sniffed):
+            if other != header:
+                raise SegmintError(
+                    f"{path.name} has the header {other}, but {paths[0].name} has {header}; "
+                    "pass files with the same columns"
+                )
         enc = "latin-1" if "latin-1" in encodings else "utf-8"
-        return Source(paths=paths, format="csv", encoding=enc, delimiter=delimiters.pop())
+        return Source(paths=paths, format="csv", encoding=enc, delimiter=delimiters.pop(),
+                      header=header)
     if fmt == "excel":
         table, notes = _excel_table(paths)
         return Source(paths=paths, format="excel", table=table, notes=notes)

@@ -534,6 +534,8 @@ def _mark_chosen(ax: Axes, x: float, y: float, text: str, *, below: bool = False
         color=_ACCENT,
         fontweight="bold",
         fontsize=9,
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.9},
+        zorder=6,
     )
 
 
@@ -851,7 +853,6 @@ def feature_violin(
     method: Method = "kmeans",
     names: Mapping[int, str] | None = None,
     colors: Mapping[int, str] | None = None,
-    ticklabels: bool = True,
     ax: Axes | None = None,
 ) -> Axes:
     """Horizontal violins of one feature, one per segment, with median and quartiles.
@@ -872,8 +873,6 @@ def feature_violin(
         Segment names; default: the ``<method>_name`` column when present.
     colors : mapping of int to str, optional
         Segment colours; default: :data:`PALETTE` in segment order.
-    ticklabels : bool, default=True
-        Write segment names on the y axis.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when ``None``.
 
@@ -914,10 +913,7 @@ def feature_violin(
             [median], [position], s=28, color="white", edgecolor=_INK, linewidth=1.2, zorder=4
         )
     scale.apply_ticks(ax.xaxis)
-    ax.set_yticks(
-        range(len(segments)),
-        [_wrap(segment_label(s, names_[s]), 24) for s in segments] if ticklabels else [],
-    )
+    ax.set_yticks(range(len(segments)), [_wrap(segment_label(s, names_[s]), 24) for s in segments])
     ax.set_ylim(len(segments) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
     axis_note = " (log scale)" if scale.log else ""
@@ -963,10 +959,9 @@ def segment_violins(
     fig = _figure(10, nrows * (1.0 + 0.55 * n_segments) + 0.6)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
     for i, (ax, feature) in enumerate(zip(axes, cols, strict=False)):
-        feature_violin(
-            data, feature, method=method, names=names, colors=colors,
-            ticklabels=i % ncols == 0, ax=ax,
-        )
+        feature_violin(data, feature, method=method, names=names, colors=colors, ax=ax)
+        if i % ncols:
+            ax.tick_params(labelleft=False)  # the y axis is shared: only hide the labels
     for ax in axes[len(cols) :]:
         ax.set_visible(False)
     fig.suptitle(
@@ -1090,7 +1085,7 @@ def pair_plot(
             ax.set_xlim(x_lo - pad, x_hi + pad)
             log_x = " (log scale)" if scales[x_feature].log else ""
             log_y = " (log scale)" if scales[y_feature].log else ""
-            ax.set_xlabel(_wrap(feature_label(x_feature) + log_x, 30) if row == p - 1 else "")
+            ax.set_xlabel(_wrap(feature_label(x_feature) + log_x, 44) if row == p - 1 else "")
             ax.set_ylabel(
                 _wrap(feature_label(y_feature) + log_y, 30) if col == 0 and row != col else ""
             )
@@ -1165,10 +1160,15 @@ def contingency_heatmap(
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i in range(len(rows)):
         for j in range(len(cols)):
+            count = int(counts[i, j])
+            if count == 0:
+                ax.text(j, i, "–", ha="center", va="center", color=_MUTED, fontsize=9)
+                continue
             color = "white" if share[i, j] > 0.55 else _INK
+            shown = f"{count:,}" if count < 100_000 else _compact(count)
             ax.text(
-                j, i, f"{share[i, j]:.0%}\n{_compact(counts[i, j])}", ha="center", va="center",
-                color=color, fontsize=9,
+                j, i, f"{share[i, j]:.0%}\n{shown}", ha="center", va="center", color=color,
+                fontsize=9,
             )
     ax.set_yticks(range(len(rows)), [_wrap(segment_label(s, km_names[s]), 24) for s in rows])
     ax.set_xticks(range(len(cols)), [_wrap(segment_label(s, gm_names[s]), 16) for s in cols])

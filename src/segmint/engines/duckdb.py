@@ -69,15 +69,19 @@ class DuckDBEngine:
 
         if source.format == "csv":
             files = "[" + ", ".join(_quote(str(p)) for p in source.paths) + "]"
+            assert source.header is not None and source.delimiter is not None
+            names = ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in source.header)
             options = [
                 "header = true",
-                "all_varchar = true",
-                "union_by_name = true",
+                "auto_detect = false",
+                f"columns = {{{names}}}",
+                f"delim = {_quote(source.delimiter)}",
+                "quote = '\"'",
+                "escape = '\"'",
                 f"encoding = {_quote(source.encoding)}",
+                "strict_mode = true",
                 "max_line_size = 134217728",
             ]
-            if source.delimiter:
-                options.append(f"delim = {_quote(source.delimiter)}")
             rel = f"read_csv({files}, {', '.join(options)})"
         elif source.format == "parquet":
             files = "[" + ", ".join(_quote(str(p)) for p in source.paths) + "]"

@@ -1,0 +1,53 @@
+"""Atomic outputs: nothing half-written, an existing folder replaced only with force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segmint.errors import SegmintError
+from segmint.pipeline import atomic_file, atomic_folder, check_folder
+
+
+def test_atomic_folder_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), atomic_folder(out) as tmp:
+        (tmp / "segments.csv").write_text("half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_folder_replaces_only_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with atomic_folder(out) as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert (out / "a.txt").read_text() == "first"
+    with pytest.raises(SegmintError, match="already exists; pass --force"):
+        check_folder(out)
+    with atomic_folder(out, force=True) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_check_folder_errors(tmp_path: Path) -> None:
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    with pytest.raises(SegmintError, match="is a file, not a folder"):
+        check_folder(a_file, force=True)
+    with pytest.raises(SegmintError, match="does not exist"):
+        check_folder(tmp_path / "missing" / "out")
+
+
+def test_atomic_file(tmp_path: Path) -> None:
+    target = tmp_path / "c.csv"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_file(target) as tmp:
+        tmp.write_text("new, half")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.csv"]
+    with atomic_file(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"

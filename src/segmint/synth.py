@@ -7,20 +7,22 @@ cancel nothing. Every identified customer is given one of the :data:`PLANTED_TYP
 type decides how many distinct products the customer buys, how many orders they cancel and
 how many lines they take in the log:
 
-==================  =====  ===============  =================  ==========
-planted type        share  distinct product  cancelled orders   orders
-==================  =====  ===============  =================  ==========
-one_off             55%    1-8              0                  1
-loyal_broad         22%    40-150           0 (70%) or 1       4-16
-frequent_canceller  15%    10-40            3-10               3-10
-wholesaler          8%     200-800          1-4                10-40
-==================  =====  ===============  =================  ==========
+==================  =====  =================  ================  ===============
+planted type        share  distinct products  cancelled orders  purchase orders
+==================  =====  =================  ================  ===============
+one_off             55%    1-8                0                 1
+loyal_broad         22%    40-150             0 (70%) or 1      4-16
+frequent_canceller  15%    10-40              3-10              3-10
+wholesaler          8%     200-800            1-4               10-40
+==================  =====  =================  ================  ===============
 
 so the types sit apart in (log1p ``n_products``, log1p ``n_canceled_orders``) space, the two
 default features, and a test or benchmark can measure how well segments recover them. The
 numbers hold exactly in the cleaned log (duplicates and anonymous rows removed) whenever the
-log has rows enough for them, which it has at the default number of customers; with many
-more customers than that, customers get fewer products and the types overlap more.
+log has rows enough for them, which it has at the default number of customers (one per
+:data:`ROWS_PER_CUSTOMER` rows, as in UCI Online Retail). With many more customers than that,
+every customer's products shrink in proportion (the types stay apart on the log scale) and
+the planted cancellations, one line each at least, push the cancellation share above 2%.
 
 Around the planted customers the log has what real logs have: about 2% cancellation lines
 (invoice ``C`` + number, negative quantity), about 20% rows without a customer id, about 1%
@@ -38,7 +40,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -182,9 +185,12 @@ _FOREIGN = (
     ("Cyprus", 8), ("Sweden", 8), ("Japan", 8), ("Poland", 6), ("EIRE", 3), ("USA", 4),
 )  # fmt: skip
 _ANON_COUNTRIES = ((_UK, 0.975), ("EIRE", 0.01), ("Unspecified", 0.008), ("Hong Kong", 0.007))
-_COUNTRY_NAMES: tuple[str, ...] = (_UK,) + tuple(name for name, _ in _FOREIGN) + tuple(
-    name for name, _ in _ANON_COUNTRIES[2:]
+_COUNTRY_NAMES: tuple[str, ...] = (
+    _UK,
+    *(name for name, _ in _FOREIGN),
+    *(name for name, _ in _ANON_COUNTRIES[2:]),
 )
+_COUNTRY_ARRAY = pa.array(_COUNTRY_NAMES, pa.string())
 
 
 @dataclass(frozen=True)
@@ -352,6 +358,7 @@ def _log_uniform(rng: np.random.Generator, low: IntArray, high: IntArray) -> Int
 
 
 def _plan(n_rows: int, n_customers: int | None, seed: int) -> _Plan:
+    """Check the arguments, then decide every customer and invoice (not yet the lines)."""
     n_rows = _check_int(n_rows, "--rows", 1)
     seed = _check_int(seed, "--seed", 0)
     if n_customers is None:
@@ -372,27 +379,29 @@ def _plan(n_rows: int, n_customers: int | None, seed: int) -> _Plan:
     shares = np.array([spec.share for spec in _TYPES])
     ctype = rng.permutation(np.repeat(np.arange(len(_TYPES)), _allocate(m, shares)))
 
-    def per_type(values: list[float] | list[int]) -> npt.NDArray[np.generic]:
-        return np.asarray(values)[ctype]
+    def ints(values: list[int]) -> IntArray:
+        return np.array(values, dtype=np.int64)[ctype]
+
+    def floats(values: list[float]) -> FloatArray:
+        return np.array(values, dtype=np.float64)[ctype]
 
     products = _log_uniform(
-        rng,
-        per_type([s.products[0] for s in _TYPES]).astype(np.int64),
-        per_type([s.products[1] for s in _TYPES]).astype(np.int64),
+        rng, ints([s.products[0] for s in _TYPES]), ints([s.products[1] for s in _TYPES])
+    )
+    n_cancels = rng.integers(
+        ints([s.cancels[0] for s in _TYPES]), ints([s.cancels[1] for s in _TYPES]) + 1
     )
     cancels = np.where(
-        rng.random(m) < per_type([s.cancel_prob for s in _TYPES]),
-        rng.integers(per_type([s.cancels[0] for s in _TYPES]), per_type([s.cancels[1] for s in _TYPES]) + 1),
-        0,
+        rng.random(m) < floats([s.cancel_prob for s in _TYPES]), n_cancels, 0
     ).astype(np.int64)
     orders = rng.integers(
-        per_type([s.orders[0] for s in _TYPES]), per_type([s.orders[1] for s in _TYPES]) + 1
+        ints([s.orders[0] for s in _TYPES]), ints([s.orders[1] for s in _TYPES]) + 1
     ).astype(np.int64)
     offset = np.floor(_N_PRODUCTS * rng.random(m) ** 2.5).astype(np.int64)
     stride = np.minimum(rng.geometric(0.25, m), _N_PRODUCTS - 1).astype(np.int64)
     foreign_weights = np.array([w for _, w in _FOREIGN], dtype=np.float64)
     country = np.where(
-        rng.random(m) < per_type([s.foreign for s in _TYPES]),
+        rng.random(m) < floats([s.foreign for s in _TYPES]),
         1 + rng.choice(len(_FOREIGN), m, p=foreign_weights / foreign_weights.sum()),
         0,
     ).astype(np.int64)
@@ -413,13 +422,14 @@ def _plan(n_rows: int, n_customers: int | None, seed: int) -> _Plan:
     # Purchase lines: each product once, the rest repeats, weighted by the planted type.
     n_purchase = n_ident - n_cancel_lines
     if int(products.sum()) <= n_purchase:
-        repeat = per_type([s.repeat for s in _TYPES]) * rng.gamma(2.0, 0.5, m)
+        repeat = floats([s.repeat for s in _TYPES]) * rng.gamma(2.0, 0.5, m)
         lines = products + _allocate(n_purchase - int(products.sum()), products * repeat)
     else:  # too few rows for the planted products: shrink them in proportion
         lines = 1 + _allocate(n_purchase - m, (products - 1).astype(np.float64))
         products = np.minimum(products, lines)
     orders = np.minimum(orders, lines)
-    order_lines = 1 + _allocate_groups(lines - orders, orders, _positive(rng, int(orders.sum())))
+    basket = rng.gamma(4.0, 1.0, int(orders.sum())) + 1e-9  # fairly even baskets
+    order_lines = 1 + _allocate_groups(lines - orders, orders, basket)
 
     # Anonymous invoices: large baskets, no customer id.
     n_anon_orders = min(n_anon, math.ceil(n_anon / _ANON_LINES_PER_INVOICE))
@@ -500,8 +510,10 @@ def _invoice_times(rng: np.random.Generator, n: int) -> IntArray:
     closed = (days >= np.datetime64("2010-12-24")) & (days <= np.datetime64("2011-01-03"))
     weight[closed] = 0.0
     day = rng.choice(day_number, size=n, p=weight / weight.sum())
-    minute = np.clip(np.round(rng.normal(12.9 * 60, 130.0, n)), 7 * 60, 20 * 60 + 30)
-    return (day * 86_400 + minute.astype(np.int64) * 60).astype(np.int64)
+    minute = rng.normal(12.9 * 60, 130.0, n)  # opening hours 07:00 to 20:30, busiest at noon
+    outside = np.flatnonzero((minute < 7 * 60) | (minute > 20 * 60 + 30))
+    minute[outside] = rng.uniform(7 * 60, 20 * 60 + 30, outside.size)
+    return day * 86_400 + np.round(minute).astype(np.int64) * 60
 
 
 def _customer_numbers(rng: np.random.Generator, m: int) -> IntArray:
@@ -531,9 +543,8 @@ def _chunk_bounds(plan: _Plan) -> Iterator[tuple[int, int, int, int]]:
         lo, done, index = hi, upto, index + 1
 
 
-def _chunk_table(
-    plan: _Plan, seed: int, index: int, lo: int, hi: int, n_dup: int
-) -> pa.Table:
+def _chunk_table(plan: _Plan, seed: int, index: int, lo: int, hi: int, n_dup: int) -> pa.Table:
+    """The rows of invoices ``lo:hi`` plus ``n_dup`` duplicates, with their own random stream."""
     rng = np.random.default_rng([seed, 1, index])
     cat = _catalogue()
     lines = plan.inv_lines[lo:hi]
@@ -548,61 +559,87 @@ def _chunk_table(
     products = plan.cust_products[cust]
 
     # Products: a customer's k-th new product is slot k of their stride through the
-    # catalogue; later purchase lines and cancellations take their products again, from a
-    # random slot on, so that the lines of one invoice differ.
-    line_no = plan.inv_base[inv] + position
-    start = np.floor(rng.random(hi - lo) * plan.cust_products[np.maximum(plan.inv_cust[lo:hi], 0)])
-    again = (start.astype(np.int64)[local] + np.where(kind == _PURCHASE, line_no, position))
-    slot = np.where((kind == _PURCHASE) & (line_no < products), line_no, again % products)
+    # catalogue. Repeat lines take products bought on earlier invoices again, and
+    # cancellations any of the customer's products, in consecutive slots from a random one,
+    # so that the lines of one invoice differ.
+    base = plan.inv_base[lo:hi]
+    known = plan.cust_products[np.maximum(plan.inv_cust[lo:hi], 0)]
+    known = np.where(
+        (plan.inv_kind[lo:hi] == _PURCHASE) & (base > 0), np.minimum(base, known), known
+    )
+    start = np.floor(rng.random(hi - lo) * known).astype(np.int64)
+    line_no = base[local] + position
+    again = (start[local] + position) % known[local]
+    slot = np.where((kind == _PURCHASE) & (line_no < products), line_no, again)
     rank = (plan.cust_offset[cust] + slot * plan.cust_stride[cust]) % _N_PRODUCTS
     # An anonymous basket strides through the catalogue the same way, from its own start.
     basket_offset = np.floor(_N_PRODUCTS * rng.random(hi - lo) ** 2).astype(np.int64)
     basket_stride = np.minimum(rng.geometric(0.1, hi - lo), _N_PRODUCTS - 1)
     anon_rank = (basket_offset[local] + position * basket_stride[local]) % _N_PRODUCTS
-    anon_rank[rng.random(n) < _DOT_RATE] = _RANK_DOT
+    anon_rank[_some(rng, np.flatnonzero(anon), _DOT_RATE)] = _RANK_DOT
     rank = np.where(anon, anon_rank, rank)
 
     # Quantities: packs, more of them for wholesalers; negative on cancellations.
-    boost = np.array([s.quantity_boost for s in _TYPES])[ctype]
-    quantity = cat.pack[rank] * (1 + rng.poisson(np.where(anon, 0.0, boost)))
-    quantity = np.where(anon, 1 + rng.poisson(0.4, n), quantity)
-    is_post, is_manual, is_dot = cat.is_post[rank], cat.is_manual[rank], cat.is_dot[rank]
-    quantity = np.where(is_post, 1 + rng.poisson(0.3, n), quantity)
-    quantity = np.where(is_manual | is_dot, 1, quantity)
-    quantity = np.where(kind == _CANCEL, -quantity, quantity)
+    quantity = cat.pack[rank]
+    ident = np.flatnonzero(~anon)
+    boost = np.array([s.quantity_boost for s in _TYPES])[ctype[ident]]
+    quantity[ident] *= 1 + rng.poisson(boost)
+    anon_lines = np.flatnonzero(anon)
+    quantity[anon_lines] = 1 + rng.poisson(0.4, anon_lines.size)
+    post = np.flatnonzero(cat.is_post[rank])
+    manual = np.flatnonzero(cat.is_manual[rank])
+    dot = np.flatnonzero(cat.is_dot[rank])
+    quantity[post] = 1 + rng.poisson(0.3, post.size)
+    quantity[manual] = 1
+    quantity[dot] = 1
+    np.negative(quantity, out=quantity, where=kind == _CANCEL)
 
     # Prices: list price, a wholesale discount, a markup for anonymous (web) orders.
     price = cat.price[rank]
-    wholesale = (ctype == PLANTED_TYPES.index("wholesaler")) & ~anon & (quantity >= 48)
-    price = np.where(wholesale, price * 0.85, np.where(anon, price * 1.15, price))
-    price = np.where(is_post & (rng.random(n) < 0.1), 40.0, price)
-    price = np.where(is_manual, rng.lognormal(np.log(2.5), 1.2, n), price)
-    price = np.where(is_dot, rng.lognormal(np.log(150.0), 0.8, n), price)
+    wholesale = (ctype == PLANTED_TYPES.index("wholesaler")) & ~anon & (np.abs(quantity) >= 48)
+    price[wholesale] *= 0.85
+    price[anon_lines] *= 1.15
+    price[_some(rng, post, 0.1)] = 40.0
+    price[manual] = rng.lognormal(np.log(2.5), 1.2, manual.size)
+    price[dot] = rng.lognormal(np.log(150.0), 0.8, dot.size)
     price = np.round(price, 2)
-    price[rng.random(n) < _ZERO_PRICE_RATE] = 0.0
+    price[_some(rng, np.arange(n), _ZERO_PRICE_RATE)] = 0.0
 
     # Exact duplicates: a copy right after its original, as in the UCI file.
-    copies = np.sort(rng.choice(n, size=n_dup, replace=False)) if n_dup else np.zeros(0, int)
-    take = np.sort(np.concatenate([np.arange(n), copies]), kind="stable")
-    inv_local = local[take]
+    copies = rng.choice(n, size=n_dup, replace=False)
+    take = np.sort(np.concatenate([np.arange(n), copies]))
+    at_invoice = pa.array(local[take])
     numbers = _number_text(plan.inv_number[lo:hi])
     is_cancel = pa.array(plan.inv_kind[lo:hi] == _CANCEL)
     invoice_text = pc.if_else(is_cancel, pc.binary_join_element_wise("C", numbers, ""), numbers)
+    invoice_time = pa.array(plan.inv_time[lo:hi].astype("datetime64[ms]"), pa.timestamp("ms"))
+    countries = pa.array(plan.inv_country[lo:hi]).take(at_invoice)
     customer_index = pa.array(cust[take], pa.int64(), mask=anon[take])
-    rank = rank[take]
+    products_at = pa.array(rank[take])
     return pa.Table.from_arrays(
         [
-            invoice_text.take(pa.array(inv_local)),
-            cat.codes.take(pa.array(rank)),
-            cat.descriptions.take(pa.array(rank)),
+            invoice_text.take(at_invoice),
+            _decode(products_at, cat.codes),
+            _decode(products_at, cat.descriptions),
             pa.array(quantity[take], pa.int64()),
-            pa.array(plan.inv_time[lo + inv_local].astype("datetime64[ms]"), pa.timestamp("ms")),
+            invoice_time.take(at_invoice),
             pa.array(price[take], pa.float64()),
             plan.cust_text.take(customer_index),
-            pa.array(_COUNTRY_NAMES, pa.string()).take(pa.array(plan.inv_country[lo + inv_local])),
+            _decode(countries, _COUNTRY_ARRAY),
         ],
         schema=_SCHEMA,
     )
+
+
+def _some(rng: np.random.Generator, positions: IntArray, rate: float) -> IntArray:
+    """A random subset of ``positions``, each kept with probability ``rate``."""
+    k = int(rng.binomial(positions.size, rate))
+    return positions[rng.choice(positions.size, size=k, replace=False)]
+
+
+def _decode(indices: pa.Array, values: pa.Array) -> pa.Array:
+    """``values[indices]`` as a plain string array (faster than ``take`` for long strings)."""
+    return pa.DictionaryArray.from_arrays(indices, values).cast(pa.string())
 
 
 def _tables(plan: _Plan, seed: int) -> Iterator[pa.Table]:
@@ -685,6 +722,18 @@ def truth_path(path: str | os.PathLike[str]) -> Path:
     return path.with_name(f"{path.stem}.truth.csv")
 
 
+def _write_overlapped(write: Callable[[pa.Table], None], tables: Iterator[pa.Table]) -> None:
+    """Write each table in order, on a second thread while the next one is generated."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[None] | None = None
+        for table in tables:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, table)
+        if pending is not None:
+            pending.result()
+
+
 def _format_of(path: Path) -> Literal["csv", "parquet"]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -726,9 +775,9 @@ def write(
     -------
     path : pathlib.Path
         The log, with the columns of :func:`generate`. In CSV, ``InvoiceDate`` is text
-        ``YYYY-MM-DD HH:MM:SS``, ``CustomerID`` is ``17850.0`` or empty, and the header is
-        unquoted; in Parquet, ``InvoiceDate`` is a timestamp (milliseconds, no time zone) and
-        ``CustomerID`` a string or null.
+        ``YYYY-MM-DD HH:MM:SS``, ``CustomerID`` is ``"17850.0"`` or empty, text values are
+        quoted and the header is not; in Parquet, ``InvoiceDate`` is a timestamp
+        (milliseconds, no time zone) and ``CustomerID`` a string or null.
     truth_path : pathlib.Path
         ``<stem>.truth.csv`` beside the log (see :func:`truth_path`): columns
         ``customer_id,planted_type``, one row per customer, sorted by ``customer_id``.
@@ -748,17 +797,16 @@ def write(
     tmp_truth = truth_file.with_name(f".{truth_file.name}.{os.getpid()}.tmp")
     try:
         if file_format == "parquet":
-            with pq.ParquetWriter(tmp, _SCHEMA, compression="snappy") as writer:
-                for table in _tables(plan, seed):
-                    writer.write_table(table)
+            with pq.ParquetWriter(tmp, _SCHEMA, compression="snappy") as parquet:
+                _write_overlapped(parquet.write_table, _tables(plan, seed))
         else:
             options = pa_csv.WriteOptions(quoting_style="needed", quoting_header="none")
             with (
                 pa.OSFile(str(tmp), "wb") as sink,
-                pa_csv.CSVWriter(sink, _CSV_SCHEMA, write_options=options) as writer,
+                pa_csv.CSVWriter(sink, _CSV_SCHEMA, write_options=options) as csv,
             ):
-                for table in _tables(plan, seed):
-                    writer.write_table(table.cast(_CSV_SCHEMA))
+                tables = (table.cast(_CSV_SCHEMA) for table in _tables(plan, seed))
+                _write_overlapped(csv.write_table, tables)
         plan.truth.to_csv(tmp_truth, index=False, lineterminator="\n")
         os.replace(tmp, path)
         os.replace(tmp_truth, truth_file)

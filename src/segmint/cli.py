@@ -124,13 +124,29 @@ MemoryOpt = Annotated[str | None, typer.Option("--memory-limit", help="Engine me
 TempOpt = Annotated[str | None, typer.Option("--temp-dir", help="Where the engine spills to disk.")]
 MasterOpt = Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
+LogInputs = Annotated[list[str] | None, typer.Argument(help="Transaction files or globs (CSV, Parquet, Excel; with --engine spark also hdfs://, s3a:// URIs).", show_default=False)]
+TableOpt = Annotated[str | None, typer.Option("--table", help="Read a table of the Spark session's catalog instead of files (--engine spark).")]
+CollectOpt = Annotated[int, typer.Option("--spark-collect-limit", min=0, help="--engine spark: cluster locally up to this many customers, with Spark MLlib above.")]
+
+
+def _inputs(paths: list[str] | None, table: str | None) -> Any:
+    """Files or globs, or the catalog table of ``--table``."""
+    from segmint.loading import CatalogTable
+
+    if table and paths:
+        raise SegmintError("pass transaction files or --table NAME, not both")
+    if table:
+        return CatalogTable(table)
+    if not paths:
+        raise SegmintError("no input given; pass transaction files (or --table NAME with --engine spark)")
+    return paths
 
 
 @app.command()
 @handled
 def features(
-    inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", help="customers.csv or customers.parquet")],
+    inputs: LogInputs = None,
     column: ColumnOpt = None,
     features: FeaturesOpt = None,
     exclude_service_codes: ExcludeOpt = False,
@@ -140,6 +156,7 @@ def features(
     memory_limit: MemoryOpt = None,
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
+    table: TableOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
@@ -150,7 +167,7 @@ def features(
     progress = Progress(quiet)
     progress("reading, cleaning and aggregating")
     result = customer_features(
-        inputs, features=features, columns=_mapping(column),
+        _inputs(inputs, table), features=features, columns=_mapping(column),
         exclude_service_codes=exclude_service_codes, encoding=encoding, engine=engine,
         threads=threads, memory_limit=memory_limit, temp_directory=temp_dir,
         spark_master=spark_master,
@@ -182,8 +199,8 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
 @app.command()
 @handled
 def run(
-    inputs: Inputs,
     outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder.")],
+    inputs: LogInputs = None,
     column: ColumnOpt = None,
     features: FeaturesOpt = None,
     exclude_service_codes: ExcludeOpt = False,
@@ -201,16 +218,18 @@ def run(
     memory_limit: MemoryOpt = None,
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
+    table: TableOpt = None,
+    spark_collect_limit: CollectOpt = 2_000_000,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
     _run(
-        inputs, outdir, quiet, features=features, columns=_mapping(column),
+        _inputs(inputs, table), outdir, quiet, features=features, columns=_mapping(column),
         exclude_service_codes=exclude_service_codes, encoding=encoding, k=k,
         k_range=_k_range(k_range), scale=scale, gmm_criterion=gmm_criterion,
         n_bootstrap=bootstrap, seed=seed, report=not no_report, force=force, engine=engine,
         threads=threads, memory_limit=memory_limit, temp_directory=temp_dir,
-        spark_master=spark_master,
+        spark_master=spark_master, spark_collect_limit=spark_collect_limit,
     )
 
 
@@ -245,20 +264,14 @@ def synth(
     customers: Annotated[int | None, typer.Option("--customers", help="Number of customers.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Write a synthetic log in the Online Retail layout, with planted customer types."""
-    from segmint.pipeline import atomic_file
+    """Write a synthetic log in the Online Retail layout, with planted customer types.
+
+    The planted type of every customer goes to FILE.truth.csv beside it.
+    """
     from segmint.synth import write
 
-    kind = output.suffix.lower()
-    if kind not in (".csv", ".parquet"):
-        raise SegmintError(f"{output.name}: the output must end in .csv or .parquet")
-    with atomic_file(output) as tmp:
-        final = tmp.with_suffix(kind)
-        _, truth = write(final, rows, n_customers=customers, seed=seed)
-        truth_target = output.with_name(output.stem + ".truth.csv")
-        final.replace(tmp)
-        truth.replace(truth_target)
-    _err(f"wrote {output} and {truth_target}")
+    path, truth = write(output, rows, n_customers=customers, seed=seed)
+    _err(f"wrote {path} and {truth}")
 
 
 @app.command()

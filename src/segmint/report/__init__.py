@@ -1,0 +1,275 @@
+"""The report of a finished run: plots in ``OUTDIR/plots/`` and a self-contained ``report.html``.
+
+Built in two steps (DESIGN.md): :func:`summarize` turns the run's outputs into a plain dict,
+then :func:`render_html` renders that dict and the figures with one Jinja template.
+:func:`write_report` does the whole job from the files of an OUTDIR, so ``segmint report
+OUTDIR`` re-renders a run without refitting.
+
+Examples
+--------
+>>> from segmint.report import write_report
+>>> write_report(Path("out"))  # doctest: +SKIP
+PosixPath('out/report.html')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from segmint.errors import SegmintError
+from segmint.report.html import render_html
+from segmint.report.summarize import FIGURES, SECTIONS, summarize
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FIGURES",
+    "SECTIONS",
+    "read_run",
+    "render_figures",
+    "render_html",
+    "summarize",
+    "write_report",
+]
+
+_RUN_FILES = ("segments.csv", "profiles.csv", "metrics.json")
+
+
+def _missing_file(outdir: Path, name: str) -> SegmintError:
+    return SegmintError(
+        f"{outdir}: no {name}; is this the OUTDIR of a finished run? "
+        "Run `segmint run LOG.csv -o OUTDIR` first, then `segmint report OUTDIR`"
+    )
+
+
+def read_run(outdir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Read ``metrics.json``, ``segments.csv`` and ``profiles.csv`` of a finished run.
+
+    Only the columns the report uses are read from ``segments.csv`` (the features, the two
+    segment numbers and ``gmm_probability``), so a table of millions of customers loads fast.
+
+    Parameters
+    ----------
+    outdir : pathlib.Path
+        The OUTDIR of a run (docs/CONTRACTS.md, "Files in OUTDIR").
+
+    Returns
+    -------
+    (dict, pandas.DataFrame, pandas.DataFrame)
+        ``(metrics, segments, profiles)``.
+
+    Raises
+    ------
+    SegmintError
+        When a file is missing or unreadable, or ``segments.csv`` lacks a column.
+    """
+    outdir = Path(outdir)
+    for name in _RUN_FILES:
+        if not (outdir / name).is_file():
+            raise _missing_file(outdir, name)
+    try:
+        metrics = json.loads((outdir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SegmintError(
+            f"{outdir / 'metrics.json'}: not readable JSON ({error}); re-run `segmint run`"
+        ) from error
+    if not isinstance(metrics, dict):
+        raise SegmintError(
+            f"{outdir / 'metrics.json'}: expected a JSON object; re-run `segmint run`"
+        )
+    path = outdir / "segments.csv"
+    try:
+        header = pd.read_csv(path, nrows=0).columns.tolist()
+        features = [str(f) for f in metrics.get("features") or []]
+        if not features:
+            skip = {
+                "customer_id",
+                "kmeans_name",
+                "gmm_name",
+                "kmeans_segment",
+                "gmm_segment",
+                "gmm_probability",
+            }
+            features = [c for c in header if c not in skip]
+        wanted = [*features, "kmeans_segment", "gmm_segment"]
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise SegmintError(
+                f"{path}: no column {', '.join(missing)}; columns are {header}; "
+                "re-run `segmint run` to write a complete OUTDIR"
+            )
+        if "gmm_probability" in header:
+            wanted.append("gmm_probability")
+        try:
+            segments = pd.read_csv(path, usecols=wanted, engine="pyarrow")
+        except ImportError:  # pragma: no cover - pyarrow is a dependency
+            segments = pd.read_csv(path, usecols=wanted)
+        segments = segments[wanted]
+        profiles = pd.read_csv(outdir / "profiles.csv")
+    except (OSError, ValueError) as error:
+        raise SegmintError(f"{outdir}: cannot read the run's tables ({error})") from error
+    return metrics, segments, profiles
+
+
+def render_figures(summary: Mapping[str, Any], segments: pd.DataFrame) -> dict[str, bytes]:
+    """Draw every figure of the report as PNG bytes.
+
+    Parameters
+    ----------
+    summary : mapping
+        The dict of :func:`summarize` (names, colours, sweep, grid, the list of figures).
+    segments : pandas.DataFrame
+        One row per customer with the features, ``kmeans_segment`` and ``gmm_segment``.
+
+    Returns
+    -------
+    dict of str to bytes
+        PNG bytes by figure key, in the order of ``summary["figures"]``; figures without data
+        (an empty sweep or grid) are left out. Byte-identical for the same input.
+    """
+    from segmint import plots
+
+    features = [f["name"] for f in summary["features"]]
+    kmeans, gmm = summary["kmeans"], summary["gmm"]
+    names = {
+        "kmeans": {s["segment"]: s["name"] for s in kmeans["segments"]},
+        "gmm": {s["segment"]: s["name"] for s in gmm["segments"]},
+    }
+    colors = {
+        "kmeans": {s["segment"]: s["color"] for s in kmeans["segments"]},
+        "gmm": {s["segment"]: s["color"] for s in gmm["segments"]},
+    }
+    sweep = [
+        {"k": r["k"], "wcss": r["wcss"], "silhouette": r["silhouette"]} for r in kmeans["sweep"]
+    ]
+    grid = _grid_rows(gmm["grid"])
+
+    def sizes(method: Literal["kmeans", "gmm"]) -> Figure:
+        ax = plots.segment_sizes(
+            segments, method=method, names=names[method], colors=colors[method]
+        )
+        return ax.get_figure(root=True)  # type: ignore[return-value]
+
+    def contingency() -> Figure:
+        ax = plots.contingency_heatmap(
+            segments, kmeans_names=names["kmeans"], gmm_names=names["gmm"]
+        )
+        return ax.get_figure(root=True)  # type: ignore[return-value]
+
+    draw: dict[str, Callable[[], Figure] | None] = {
+        "correlation": lambda: plots.correlation_figure(segments, features=features),
+        "kmeans_selection": (
+            (lambda: plots.kmeans_selection_figure(sweep, knee=kmeans["knee"], k=kmeans["k"]))
+            if sweep
+            else None
+        ),
+        "kmeans_sizes": lambda: sizes("kmeans"),
+        "kmeans_pairs": lambda: plots.pair_plot(
+            segments,
+            method="kmeans",
+            features=features,
+            names=names["kmeans"],
+            colors=colors["kmeans"],
+        ),
+        "kmeans_violins": lambda: plots.segment_violins(
+            segments,
+            method="kmeans",
+            features=features,
+            names=names["kmeans"],
+            colors=colors["kmeans"],
+        ),
+        "gmm_selection": (
+            (
+                lambda: plots.gmm_selection_figure(
+                    grid,
+                    n_components=gmm["n_components"],
+                    covariance_type=gmm["covariance_type"],
+                    criterion=gmm["criterion"].lower(),
+                )
+            )
+            if grid
+            else None
+        ),
+        "gmm_sizes": lambda: sizes("gmm"),
+        "gmm_violins": lambda: plots.segment_violins(
+            segments,
+            method="gmm",
+            features=features,
+            names=names["gmm"],
+            colors=colors["gmm"],
+        ),
+        "contingency": contingency,
+    }
+    out: dict[str, bytes] = {}
+    for meta in summary["figures"]:
+        make = draw.get(meta["key"])
+        if make is not None:
+            out[meta["key"]] = plots.figure_to_png(make())
+    return out
+
+
+def _grid_rows(grid: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Back from the summary's BIC/AIC table to rows; the summary keeps only its criterion."""
+    return list(grid.get("long", []))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_report(outdir: Path, *, plots_only: bool = False) -> Path:
+    """Draw ``plots/*.png`` and ``report.html`` of a finished run, without refitting.
+
+    Reads ``segments.csv``, ``profiles.csv`` and ``metrics.json`` from ``outdir``; every file
+    is written atomically (a temporary file in the same folder, then a rename). The same inputs
+    give byte-identical files.
+
+    Parameters
+    ----------
+    outdir : pathlib.Path
+        The OUTDIR of a run.
+    plots_only : bool, default=False
+        Write only ``plots/*.png``, not ``report.html``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``outdir / "report.html"``, or ``outdir / "plots"`` when ``plots_only``.
+
+    Raises
+    ------
+    SegmintError
+        When a file of the run is missing or incomplete.
+    """
+    outdir = Path(outdir)
+    metrics, segments, profiles = read_run(outdir)
+    summary = summarize(metrics, segments, profiles)
+    figures = render_figures(summary, segments)
+    plots_dir = outdir / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    for key, png in figures.items():
+        _write_atomic(plots_dir / f"{key}.png", png)
+    if plots_only:
+        return plots_dir
+    report = outdir / "report.html"
+    _write_atomic(report, render_html(summary, figures).encode("utf-8"))
+    return report

@@ -9,9 +9,10 @@ The SQL here is DuckDB's dialect; other engines translate it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
 from segmint.schema import SERVICE_CODES
@@ -177,16 +178,53 @@ def _check_values(
             continue
         sample = engine.fetch(f"SELECT {_text(col)} AS v FROM raw WHERE {bad} LIMIT 1")
         value = sample.to_pylist()[0]["v"] if sample.num_rows else "?"
+        first = f"first: {value!r}{_csv_line(source, col, value)}"
         if name == "invoice_date":
             raise SegmintError(
                 f"{source.label}: {n_bad} value(s) in column {col!r} are not dates "
-                f"(first: {value!r}); use a form like 2010-12-01 08:26:00, or leave out "
+                f"({first}); use a form like 2010-12-01 08:26:00, or leave out "
                 "the date features"
             )
+        comma = isinstance(value, str) and re.fullmatch(r"[-+]?\d+,\d+", value)
         raise SegmintError(
             f"{source.label}: {n_bad} value(s) in column {col!r} are not finite numbers "
-            f"(first: {value!r}); fix or remove those rows"
+            f"({first}); "
+            + ("write numbers with a decimal point (2.55, not 2,55)" if comma
+               else "fix or remove those rows")
         )
+
+
+def _csv_line(source: Source, col: str, value: object, max_rows: int = 5_000_000) -> str:
+    """``", line N"`` where ``value`` first stands in column ``col`` of a CSV source.
+
+    Only called on the error path: it re-reads the files with Python's csv module (up to
+    ``max_rows`` rows), and gives ``""`` when it cannot tell.
+    """
+    import csv
+    import gzip
+
+    if source.format != "csv" or not source.paths or not source.header or value is None:
+        return ""
+    if col not in source.header or source.delimiter is None:
+        return ""
+    index, rows = source.header.index(col), 0
+    encoding = "utf-8-sig" if source.encoding == "utf-8" else source.encoding
+    for path in source.paths:
+        opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+        try:
+            with opener(path, "rt", encoding=encoding, errors="replace", newline="") as handle:
+                reader = csv.reader(handle, delimiter=source.delimiter)
+                next(reader, None)
+                for row in reader:
+                    rows += 1
+                    if index < len(row) and row[index].strip() == value:
+                        of = f" of {path.name}" if len(source.paths) > 1 else ""
+                        return f", line {reader.line_num}{of}"
+                    if rows >= max_rows:
+                        return ""
+        except (OSError, EOFError, csv.Error):
+            return ""
+    return ""
 
 
 def clean(

@@ -7,11 +7,14 @@ leaves partial outputs (the API writes atomically).
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import functools
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -35,8 +38,51 @@ class Terminated(BaseException):
     """Raised by the SIGTERM handler so that cleanup code runs."""
 
 
+#: Set by the signal handlers: a library may turn the exception they raise into its own error
+#: (DuckDB answers a signal during a query with ``RuntimeError("Query interrupted")``).
+_signalled: dict[str, int] = {}
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    _signalled["signal"] = signum
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _signalled["signal"] = signum
+    signal.default_int_handler(signum, frame)
+
+
+@contextlib.contextmanager
+def _sigint_spares_workers() -> Iterator[None]:
+    """Ctrl-C reaches this process only, not the worker processes started meanwhile.
+
+    A terminal sends Ctrl-C to every process of the group; joblib's workers that are still
+    starting would each print a ``KeyboardInterrupt`` traceback. So SIGINT is blocked in this
+    thread (processes started meanwhile inherit the blocked signal) and a helper thread takes
+    it and interrupts the main thread, which stops the workers itself.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    done = threading.Event()
+
+    def forward() -> None:
+        while not done.is_set():
+            if signal.sigtimedwait({signal.SIGINT}, 0.1) is not None:
+                _thread.interrupt_main(signal.SIGINT)
+
+    helper = threading.Thread(target=forward, name="segmint-sigint", daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        helper.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _err(message: str) -> None:
@@ -51,9 +97,6 @@ def handled(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except SegmintError as exc:
-            _err(f"error: {exc}")
-            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _err("interrupted; no output was written")
             raise typer.Exit(130) from None
@@ -63,6 +106,22 @@ def handled(func: F) -> F:
         except MemoryError:
             _err("error: out of memory; lower --memory-limit or use --engine spark")
             raise typer.Exit(2) from None
+        except Exception as exc:
+            # A library may report the signal as its own error (DuckDB: "Query interrupted").
+            if _signalled.get("signal") == signal.SIGTERM:
+                _err("terminated; no output was written")
+                raise typer.Exit(143) from None
+            if _signalled.get("signal") == signal.SIGINT:
+                _err("interrupted; no output was written")
+                raise typer.Exit(130) from None
+            if isinstance(exc, SegmintError):
+                _err(f"error: {exc}")
+                raise typer.Exit(exc.exit_code) from None
+            if isinstance(exc, OSError):  # the system's words: disk full, permission denied
+                where = f"{exc.filename}: " if exc.filename else ""
+                _err(f"error: {where}{exc.strerror or exc}")
+                raise typer.Exit(2) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -183,7 +242,9 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
     from segmint.pipeline import run as run_pipeline
 
     progress = Progress(quiet)
-    result = run_pipeline(inputs, outdir, progress=progress, **options)
+    workers = (options.get("threads") or 1) > 1 and options.get("engine") != "spark"
+    with _sigint_spares_workers() if workers else contextlib.nullcontext():
+        result = run_pipeline(inputs, outdir, progress=progress, **options)
     for note in result.features.notes:
         _err(f"note: {note}")
     for warning in result.warnings:
@@ -210,7 +271,7 @@ def run(
     scale: Annotated[str, typer.Option("--scale", help="log-standard, standard, robust or none.")] = "log-standard",
     gmm_criterion: Annotated[str, typer.Option("--gmm-criterion", help="bic or aic.")] = "bic",
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for stability.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for every random step.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for every random step.")] = 0,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip plots and report.html.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
     engine: EngineOpt = "duckdb",
@@ -318,6 +379,8 @@ def report(
 def main() -> None:
     """Entry point of the ``segmint`` command."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     app(prog_name="segmint")
 
 

@@ -15,7 +15,6 @@ Every customer with at least one clean line is in the table.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from segmint.clean import Audit
     from segmint.engines import Engine
-    from segmint.loading import Inputs
+    from segmint.loading import Inputs, Source
 
 __all__ = ["FeatureTable", "customer_features", "feature_sql", "parse_features"]
 
@@ -113,7 +112,7 @@ class FeatureTable:
     notes: list[str] = field(default_factory=list)
 
 
-def compute(
+def prepare(
     engine: Engine,
     inputs: Inputs,
     *,
@@ -121,17 +120,24 @@ def compute(
     columns: Mapping[str, str] | None = None,
     exclude_service_codes: bool = False,
     encoding: str | None = None,
-) -> FeatureTable:
-    """Load, clean and aggregate on a given engine (see :func:`customer_features`)."""
+) -> tuple[Source, Audit]:
+    """Load and clean on ``engine``, leaving the clean lines there as the table ``clean``.
+
+    :func:`feature_sql` then gives the customer table on the same engine: :func:`compute`
+    fetches it; the Spark paths keep it in Spark.
+
+    Returns
+    -------
+    source : Source
+        The input, as resolved (its ``label`` names it in messages).
+    audit : Audit
+        Rows read, dropped and kept.
+    """
     from segmint.clean import clean
     from segmint.loading import resolve_source
     from segmint.schema import resolve_columns
 
-    features = tuple(features)
-    if isinstance(inputs, (str, os.PathLike)) and str(inputs).startswith("table:"):
-        source = engine.table_source(str(inputs)[6:])  # type: ignore[attr-defined]
-    else:
-        source = resolve_source(inputs, encoding=encoding)
+    source = resolve_source(inputs, encoding=encoding, remote=engine.reads_remote)
     described = engine.register(source, "raw")
     if not described:
         raise SegmintError(f"{source.label} has no columns; export the transactions again")
@@ -145,11 +151,34 @@ def compute(
         engine, source, found, dict(described), needed,
         exclude_service_codes=exclude_service_codes,
     )
-    arrow = engine.fetch(feature_sql(features))
-    table = arrow.to_pandas()
+    return source, audit
+
+
+def customer_table(engine: Engine, features: Sequence[str]) -> pd.DataFrame:
+    """Fetch the customer table from an engine after :func:`prepare` (contract dtypes)."""
+    table = engine.fetch(feature_sql(features)).to_pandas()
     table["customer_id"] = table["customer_id"].astype(str)
     for name in features:
         table[name] = table[name].fillna(0).astype(FEATURE_DTYPES[name])
+    return table
+
+
+def compute(
+    engine: Engine,
+    inputs: Inputs,
+    *,
+    features: Sequence[str] = DEFAULT_FEATURES,
+    columns: Mapping[str, str] | None = None,
+    exclude_service_codes: bool = False,
+    encoding: str | None = None,
+) -> FeatureTable:
+    """Load, clean and aggregate on a given engine (see :func:`customer_features`)."""
+    features = tuple(features)
+    source, audit = prepare(
+        engine, inputs, features=features, columns=columns,
+        exclude_service_codes=exclude_service_codes, encoding=encoding,
+    )
+    table = customer_table(engine, features)
     return FeatureTable(table, audit, features, source.label, list(source.notes))
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Source", "load", "resolve_source"]
+__all__ = ["CatalogTable", "Source", "is_uri", "load", "resolve_source"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -32,8 +32,47 @@ DELIMITERS = (",", ";", "\t", "|")
 #: A multi-byte UTF-8 sequence (lead byte and continuation bytes).
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]{1,3}")
 
+#: Magic bytes of formats exported in place of CSV, and what to do about each.
+_OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
+    (b"PAR1", "a Parquet file"),
+    (b"PK\x03\x04", "a zip archive (an .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"),
+    (b"\x1f\x8b", "gzip-compressed"),
+    (b"\xff\xfe", "UTF-16 text"),
+    (b"\xfe\xff", "UTF-16 text"),
+)
+_RENAME: dict[str, str] = {
+    "a Parquet file": "name it .parquet",
+    "a zip archive (an .xlsx workbook?)": "name it .xlsx if it is a workbook, or export CSV",
+    "an old Excel (.xls) workbook": "name it .xls, or export CSV",
+    "gzip-compressed": "name it .csv.gz, or decompress it",
+    "UTF-16 text": "re-save it as UTF-8",
+}
+
 #: What a user may pass as input: paths, globs, or an in-memory table.
-Inputs = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], "pd.DataFrame"]
+Inputs = Union[
+    str, os.PathLike, Sequence[Union[str, os.PathLike]], "pd.DataFrame", "CatalogTable", "Source"
+]
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(text: str) -> bool:
+    """True for a URI with a scheme (``hdfs://``, ``s3a://``, ``file://``), not a local path."""
+    return bool(_URI.match(text))
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    """A table or view in the catalog of the engine's session (Spark: ``--table NAME``).
+
+    Attributes
+    ----------
+    name : str
+        The table as the session names it, e.g. ``"sales.transactions"``.
+    """
+
+    name: str
 
 
 @dataclass
@@ -51,6 +90,12 @@ class Source:
         CSV only: the sniffed delimiter.
     table : pyarrow.Table or None
         Excel and in-memory sources: the rows, as read.
+    uris : list of str
+        Remote inputs (``hdfs://``, ``s3a://``, ...) handed to the engine unchecked.
+    table_name : str or None
+        Format ``"table"``: a table of the engine's catalog.
+    name : str or None
+        How messages name the source when not by its files.
     """
 
     paths: list[Path]
@@ -60,15 +105,26 @@ class Source:
     header: list[str] | None = None
     table: pa.Table | None = None
     notes: list[str] = field(default_factory=list)
+    uris: list[str] = field(default_factory=list)
+    table_name: str | None = None
+    name: str | None = None
+
+    @property
+    def locations(self) -> list[str]:
+        """Every file or URI to read, as text."""
+        return [str(p) for p in self.paths] + list(self.uris)
 
     @property
     def label(self) -> str:
         """How messages name this source: the file name, or the first and a count."""
-        if not self.paths:
+        if self.name:
+            return self.name
+        names = [p.name for p in self.paths] + [u.rstrip("/").rsplit("/", 1)[-1] for u in self.uris]
+        if not names:
             return "the input table"
-        if len(self.paths) == 1:
-            return self.paths[0].name
-        return f"{self.paths[0].name} (and {len(self.paths) - 1} more files)"
+        if len(names) == 1:
+            return names[0]
+        return f"{names[0]} (and {len(names) - 1} more files)"
 
     def read_error(self, exc: BaseException) -> SegmintError:
         """Turn an engine's read error into one line naming the file and the fix."""
@@ -80,7 +136,12 @@ class Source:
                 f"{self.label} mixes text encodings (bytes that are not {self.encoding}); "
                 "re-save it as UTF-8, or pass --encoding latin-1"
             )
-        if "no magic bytes" in lower or "parquet" in lower and "invalid" in lower:
+        if "no magic bytes" in lower:
+            return SegmintError(
+                f"{self.label} is not a valid Parquet file (no footer: cut short?); "
+                "export it again"
+            )
+        if "parquet" in lower and "invalid" in lower:
             return SegmintError(f"{self.label} is not a valid Parquet file ({first})")
         if "expected" in lower and "columns" in lower or "too many columns" in lower:
             line = _line_number(text)
@@ -88,6 +149,13 @@ class Source:
             return SegmintError(
                 f"{self.label} has rows with a different number of fields{where}; "
                 "fix those rows or check the delimiter"
+            )
+        if "unterminated quote" in lower:
+            line = _line_number(text)
+            where = f" at line {line}" if line else ""
+            return SegmintError(
+                f"{self.label} has a quoted field that is never closed{where}; "
+                "close the quote (\"\") or fix that row"
             )
         if "maximum line size" in lower:
             return SegmintError(f"{self.label} has a line longer than 128 MB; is it a CSV file?")
@@ -143,8 +211,15 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
     import gzip
 
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        head = handle.read(1 << 20)
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(1 << 20)
+    except (OSError, EOFError) as exc:  # not gzip, or cut short
+        raise SegmintError(f"{path.name} is not a readable gzip file ({exc}); "
+                           "decompress it, or export it again") from None
+    for magic, what in _OTHER_FORMATS:
+        if head.startswith(magic):
+            raise SegmintError(f"{path.name} is {what}, not CSV text; {_RENAME[what]}")
     if b"\x00" in head[:4096]:
         raise SegmintError(f"{path.name} is binary, not a CSV file; export it as CSV")
     if encoding is None:
@@ -249,15 +324,20 @@ def _excel_table(paths: Sequence[Path]) -> tuple[pa.Table, list[str]]:
     return table, notes
 
 
-def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
+def resolve_source(
+    inputs: Inputs, encoding: str | None = None, *, remote: bool = False
+) -> Source:
     """Turn what the user passed into a :class:`Source`.
 
     Parameters
     ----------
-    inputs : path, glob, sequence of them, or pandas.DataFrame
-        Files of one format (CSV, Parquet or Excel) forming one log.
+    inputs : path, glob, sequence of them, pandas.DataFrame, CatalogTable or Source
+        Files of one format (CSV, Parquet or Excel) forming one log; a Source is returned as is.
     encoding : {"utf-8", "latin-1"}, optional
         Force the CSV encoding; by default it is sniffed.
+    remote : bool, default=False
+        The engine reads URIs and catalog tables itself (Spark): URIs skip the local checks
+        and sniffing, and a :class:`CatalogTable` is accepted.
 
     Raises
     ------
@@ -266,6 +346,15 @@ def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
     """
     import pandas as pd
 
+    if isinstance(inputs, Source):
+        return inputs
+    if isinstance(inputs, CatalogTable):
+        if not remote:
+            raise SegmintError(
+                f"--table {inputs.name}: tables are read from a Spark session's catalog; "
+                "add --engine spark"
+            )
+        return Source(paths=[], format="table", table_name=inputs.name, name=f"table {inputs.name}")
     if isinstance(inputs, pd.DataFrame):
         import pyarrow as pa
 
@@ -275,8 +364,11 @@ def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
         raise SegmintError("no input given; pass one or more transaction files")
-    paths = _expand(items)
-    formats = {_format_of(p) for p in paths}
+    uris = [str(item) for item in items if is_uri(str(item))]
+    if uris and not remote:
+        raise SegmintError(f"{uris[0]} is a URI; read it with --engine spark, or copy it locally")
+    paths = _expand([item for item in items if not is_uri(str(item))])
+    formats = {_format_of(p) for p in paths} | {_format_of(Path(u.rstrip("/"))) for u in uris}
     if len(formats) > 1:
         raise SegmintError(
             f"inputs mix formats ({', '.join(sorted(formats))}); pass files of one format"
@@ -290,6 +382,9 @@ def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
         delimiters = {d for _, d, _ in sniffed}
         if len(delimiters) > 1:
             raise SegmintError("input CSV files use different delimiters; export them alike")
+        if not sniffed:  # remote files only: the engine reads the header and delimiter
+            enc = (encoding or "utf-8").lower().replace("_", "-")
+            return Source(paths=[], format="csv", encoding=enc, uris=uris)
         header = sniffed[0][2]
         for path, (_, _, other) in zip(paths, sniffed):
             if other != header:
@@ -299,7 +394,9 @@ def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
                 )
         enc = "latin-1" if "latin-1" in encodings else "utf-8"
         return Source(paths=paths, format="csv", encoding=enc, delimiter=delimiters.pop(),
-                      header=header)
+                      header=header, uris=uris)
+    if fmt == "excel" and uris:
+        raise SegmintError(f"{uris[0]}: Excel workbooks are read locally; copy it or export CSV")
     if fmt == "excel":
         table, notes = _excel_table(paths)
         return Source(paths=paths, format="excel", table=table, notes=notes)
@@ -310,7 +407,7 @@ def resolve_source(inputs: Inputs, encoding: str | None = None) -> Source:
                     f"{path.name} is not a Parquet file (no PAR1 magic bytes); "
                     "check the file or its extension"
                 )
-    return Source(paths=paths, format="parquet")
+    return Source(paths=paths, format="parquet", uris=uris)
 
 
 def load(

@@ -39,6 +39,20 @@ def _silent(_: str) -> None:
     return None
 
 
+def _check_parent(parent: Path, fix: str) -> None:
+    """Fail unless ``parent`` is a folder segmint can create files in (tried, not guessed)."""
+    if not parent.exists():
+        raise SegmintError(f"{parent} does not exist; create it or {fix}")
+    if not parent.is_dir():
+        raise SegmintError(f"{parent} is a file, not a folder; {fix}")
+    if not os.access(parent, os.W_OK):
+        raise SegmintError(f"{parent} is not writable; {fix}")
+    try:  # os.access says yes to root everywhere, and nothing about read-only or special mounts
+        os.rmdir(tempfile.mkdtemp(prefix=".segmint-probe.", dir=parent))
+    except OSError as exc:
+        raise SegmintError(f"cannot write in {parent} ({exc.strerror}); {fix}") from None
+
+
 def check_folder(outdir: Path, *, force: bool = False) -> Path:
     """Fail early when ``outdir`` cannot be written; return its (existing) parent."""
     outdir = Path(outdir)
@@ -47,10 +61,7 @@ def check_folder(outdir: Path, *, force: bool = False) -> Path:
     if outdir.exists() and not force:
         raise SegmintError(f"{outdir} already exists; pass --force to replace it")
     parent = outdir.resolve().parent
-    if not parent.is_dir():
-        raise SegmintError(f"{parent} does not exist; create it or choose another -o/--outdir")
-    if not os.access(parent, os.W_OK):
-        raise SegmintError(f"{parent} is not writable; choose another -o/--outdir")
+    _check_parent(parent, "choose another -o/--outdir")
     return parent
 
 
@@ -67,18 +78,22 @@ def atomic_folder(outdir: Path, *, force: bool = False) -> Iterator[Path]:
     outdir = Path(outdir)
     parent = check_folder(outdir, force=force)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".tmp", dir=parent))
+    old: Path | None = None
     try:
         yield tmp
         if outdir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".old", dir=parent))
             os.replace(outdir, old / "previous")
-            os.replace(tmp, outdir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, outdir)
+        os.replace(tmp, outdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:  # interrupted between the two renames: put the old outdir back
+            if (old / "previous").exists() and not outdir.exists():
+                os.replace(old / "previous", outdir)
+            shutil.rmtree(old, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
@@ -90,10 +105,7 @@ def atomic_file(path: Path, *, force: bool = True) -> Iterator[Path]:
     if path.exists() and not force:
         raise SegmintError(f"{path} already exists; pass --force to replace it")
     parent = path.resolve().parent
-    if not parent.exists():
-        raise SegmintError(f"{parent} does not exist; create it or choose another output")
-    if not os.access(parent, os.W_OK):
-        raise SegmintError(f"{parent} is not writable; choose another output")
+    _check_parent(parent, "choose another output")
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     os.close(fd)
     tmp = Path(name)
@@ -117,14 +129,14 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
 
 
 def _output_kind(path: Path) -> str:
+    """``.csv`` or ``.parquet``; fails early when ``path`` could not be written."""
     if Path(path).is_dir():
         raise SegmintError(f"{path} is a folder; give a file name such as {path}/customers.csv")
     suffix = Path(path).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return ".parquet"
-    if suffix == ".csv":
-        return ".csv"
-    raise SegmintError(f"{Path(path).name}: the output must end in .csv or .parquet")
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise SegmintError(f"{Path(path).name}: the output must end in .csv or .parquet")
+    _check_parent(Path(path).resolve().parent, "choose another output")
+    return ".csv" if suffix == ".csv" else ".parquet"
 
 
 def export_features(result: FeatureTable, output: Path) -> None:
@@ -134,6 +146,49 @@ def export_features(result: FeatureTable, output: Path) -> None:
         final = tmp.with_suffix(kind)
         write_table(result.table, final)
         os.replace(final, tmp)
+
+
+def check_options(
+    k: int | None, k_range: tuple[int, int], scale: str, gmm_criterion: str
+) -> None:
+    """Fail before any work on a k, k range, scale or criterion that cannot be used."""
+    from segmint.cluster.gmm import CRITERIA
+    from segmint.cluster.transform import SCALES
+
+    lo, hi = k_range
+    if lo < 1 or hi < lo:
+        raise SegmintError(f"--k-range {lo}..{hi}: use 1 <= LOW <= HIGH, e.g. --k-range 1..10")
+    if k is not None and k < 1:
+        raise SegmintError(f"--k {k}: use a k of at least 1, or leave --k out to choose it")
+    if k is not None and not lo <= k <= hi:
+        raise SegmintError(
+            f"--k {k} is outside --k-range {lo}..{hi}; widen it, e.g. "
+            f"--k-range {min(lo, k)}..{max(hi, k)}"
+        )
+    if scale not in SCALES:
+        raise SegmintError(f"--scale {scale}: use one of {', '.join(SCALES)}")
+    if gmm_criterion not in CRITERIA:
+        raise SegmintError(f"--gmm-criterion {gmm_criterion}: use one of {', '.join(CRITERIA)}")
+
+
+def _check_customers(source: str, n: int, k: int | None, k_range: tuple[int, int]) -> None:
+    """Fail when there are too few customers for the k asked for or searched."""
+    lo, hi = k_range
+    if n < 2:
+        raise SegmintError(
+            f"{source} has {n} customer after cleaning; segments need at least 2 "
+            "(is the customer id column right? `segmint features` writes the table alone)"
+        )
+    if k is not None and n < k:
+        raise SegmintError(
+            f"{source} has {n} customers after cleaning, fewer than --k {k}; "
+            f"choose --k {n} or less"
+        )
+    if n < hi:
+        raise SegmintError(
+            f"{source} has {n} customers after cleaning, fewer than the largest k searched "
+            f"(--k-range {lo}..{hi}); pass --k-range {min(lo, n)}..{n}"
+        )
 
 
 def versions() -> dict[str, str]:
@@ -165,8 +220,8 @@ class RunResult:
         One row per (method, segment), see ``docs/CONTRACTS.md``.
     metrics : dict
         Everything in ``metrics.json``.
-    segmenter : Segmenter
-        The fitted model.
+    segmenter : Segmenter or None
+        The fitted model; None when Spark MLlib clustered the customers.
     features : FeatureTable
         The customer table and the cleaning audit.
     outdir : Path or None
@@ -176,7 +231,7 @@ class RunResult:
     segments: pd.DataFrame
     profiles: pd.DataFrame
     metrics: dict[str, Any]
-    segmenter: Segmenter
+    segmenter: Segmenter | None
     features: FeatureTable
     outdir: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -203,6 +258,7 @@ def run(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
 ) -> RunResult:
     """Run the whole pipeline on a transaction log.
@@ -234,6 +290,9 @@ def run(
         Replace an existing ``outdir``.
     engine, threads, memory_limit, temp_directory, spark_master
         Engine settings, see :func:`segmint.engines.get_engine`.
+    spark_collect_limit : int, default=2_000_000
+        With ``engine="spark"``: up to this many customers the table is collected and
+        clustered as locally; above it, with Spark MLlib (:mod:`segmint.cluster.mllib`).
     progress : callable, optional
         Called with a short message as each stage starts.
 
@@ -242,9 +301,10 @@ def run(
     RunResult
     """
     from segmint.engines import get_engine
-    from segmint.features import compute, parse_features
+    from segmint.features import FeatureTable, customer_table, parse_features, prepare
 
     names = parse_features(features)
+    check_options(k, k_range, scale, gmm_criterion)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
         check_folder(target, force=force)  # fail before any work
@@ -254,9 +314,23 @@ def run(
     )
     try:
         progress("reading, cleaning and aggregating")
-        table = compute(
+        source, audit = prepare(
             eng, inputs, features=names, columns=columns,
             exclude_service_codes=exclude_service_codes, encoding=encoding,
+        )
+        if engine == "spark" and audit.customers > spark_collect_limit:
+            from segmint.cluster.mllib import run_large
+
+            return run_large(
+                eng, source, audit, names, target, k=k, k_range=k_range, scale=scale,
+                gmm_criterion=gmm_criterion, seed=seed, report=report, force=force,
+                progress=progress, parameters={
+                    "features": list(names), "k": k, "k_range": list(k_range), "scale": scale,
+                    "gmm_criterion": gmm_criterion, "n_bootstrap": 0, "seed": seed,
+                },
+            )
+        table = FeatureTable(
+            customer_table(eng, names), audit, names, source.label, list(source.notes)
         )
     finally:
         eng.close()
@@ -290,6 +364,7 @@ def fit_and_write(
     from segmint.model import Segmenter
 
     X = table.table[list(table.features)]
+    _check_customers(table.source, len(X), k, k_range)
     segmenter = Segmenter(
         k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion,
         n_bootstrap=n_bootstrap, random_state=seed, n_jobs=threads,

@@ -26,6 +26,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -76,17 +77,23 @@ def make_gmm(n_components: int, covariance_type: str, random_state: int) -> Gaus
 def _fit_cell(
     Z: np.ndarray, n_components: int, covariance_type: str, random_state: int
 ) -> tuple[GaussianMixture, float, float, list[str]]:
+    """Fit one cell; return (model, BIC, AIC, convergence messages).
+
+    BLAS and OpenMP run single-threaded: the fit is small, threads cost more than they gain
+    (far more on a busy machine), and parallelism comes from joblib's ``n_jobs``.
+    """
     model = make_gmm(n_components, covariance_type, random_state)
-    with warnings.catch_warnings(record=True) as caught:
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
         # Non-convergence is reported to the user (Segmenter.warnings_), not raised.
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(Z)
+        bic, aic = float(model.bic(Z)), float(model.aic(Z))
     messages = [
         f"GMM n_components={n_components}, covariance_type={covariance_type}: {w.message}"
         for w in caught
         if issubclass(w.category, ConvergenceWarning)
     ]
-    return model, float(model.bic(Z)), float(model.aic(Z)), messages
+    return model, bic, aic, messages
 
 
 def grid(
@@ -123,9 +130,7 @@ def grid(
         Convergence warnings, with their cell.
     """
     cells = [(int(n), str(c)) for n in n_components for c in covariance_types]
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_cell)(Z, n, c, random_state) for n, c in cells
-    )
+    results = Parallel(n_jobs=n_jobs)(delayed(_fit_cell)(Z, n, c, random_state) for n, c in cells)
     models: dict[tuple[int, str], GaussianMixture] = {}
     rows = []
     messages: list[str] = []
@@ -245,11 +250,11 @@ def choose(
     if hi > lo and chosen == hi:
         notes.append(
             f"GMM: n_components={chosen} is the top of the searched range {lo}..{hi}; widen it "
-            f"upwards, e.g. --k-range {lo} {2 * hi}"
+            f"upwards, e.g. --k-range {lo}..{2 * hi}"
         )
     elif hi > lo and chosen == lo and lo > 1:
         notes.append(
             f"GMM: n_components={chosen} is the bottom of the searched range {lo}..{hi}; widen "
-            f"it downwards, e.g. --k-range 1 {hi}"
+            f"it downwards, e.g. --k-range 1..{hi}"
         )
     return GMMChoice(chosen, cov, evidence, reason, notes)

@@ -1,10 +1,16 @@
 """KMeans over a range of k: the WCSS curve, three validity indices, and the choice of k.
 
-:func:`sweep` fits one KMeans per k (``MiniBatchKMeans`` on large tables) and records, for every
-k, the within-cluster sum of squares (WCSS, ``inertia_``), the silhouette (on a seeded sample of
-at most ``silhouette_sample`` customers), Calinski-Harabasz and Davies-Bouldin (all undefined,
-NaN, at k=1). :func:`choose_k` takes the knee of the WCSS curve (:mod:`segmint.cluster.knee`)
-unless the user fixed k, falls back to the best silhouette when there is no knee, and says in
+:func:`sweep` fits one KMeans per k and records, for every k, the within-cluster sum of squares
+(WCSS), the silhouette (on a seeded sample of at most ``silhouette_sample`` customers),
+Calinski-Harabasz and Davies-Bouldin (all undefined, NaN, at k=1). On large tables the fits run
+on a seeded sample of customers (``fit_sample``) and everyone is then assigned: WCSS,
+Calinski-Harabasz and Davies-Bouldin are measured on everyone. (``MiniBatchKMeans`` is not
+used: in scikit-learn 1.9 it draws every minibatch with a weighted ``choice`` over all n
+customers, O(n) per step, about 7 s per k on 1,000,000 customers against 0.2 s for KMeans on a
+50,000 sample plus 0.05 s to assign everyone.)
+
+:func:`choose_k` takes the knee of the WCSS curve (:mod:`segmint.cluster.knee`) unless the user
+fixed k, falls back to the best silhouette when there is no knee, and says in
 its reason and warnings when the indices disagree or the choice sits on the edge of the range.
 """
 
@@ -16,15 +22,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from joblib import Parallel, delayed
+from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from threadpoolctl import threadpool_limits
 
 from segmint.cluster.knee import Knee
 
 __all__ = [
     "KMEANS_N_INIT",
-    "MINIBATCH_N_INIT",
     "SILHOUETTE_SAMPLE",
     "KChoice",
     "choose_k",
@@ -35,8 +42,6 @@ __all__ = [
 #: KMeans restarts per k: several restarts make the partition (and so the segments) the same
 #: across seeds on all but the flattest data.
 KMEANS_N_INIT: int = 10
-#: Restarts of ``MiniBatchKMeans`` on large tables.
-MINIBATCH_N_INIT: int = 3
 #: Customers the silhouette is computed on (a seeded sample when there are more); the
 #: silhouette costs ``O(n^2)``.
 SILHOUETTE_SAMPLE: int = 10_000
@@ -44,7 +49,7 @@ SILHOUETTE_SAMPLE: int = 10_000
 _SWEEP_COLUMNS = ["k", "wcss", "silhouette", "calinski_harabasz", "davies_bouldin"]
 
 
-def make_kmeans(k: int, random_state: int, *, large: bool = False) -> KMeans | MiniBatchKMeans:
+def make_kmeans(k: int, random_state: int) -> KMeans:
     """The KMeans estimator segmint fits for ``k`` clusters.
 
     Parameters
@@ -52,24 +57,17 @@ def make_kmeans(k: int, random_state: int, *, large: bool = False) -> KMeans | M
     k : int
         Number of clusters.
     random_state : int
-        Seed of the initialisation.
-    large : bool, default=False
-        Use ``MiniBatchKMeans`` (``batch_size=4096``, :data:`MINIBATCH_N_INIT` restarts) instead
-        of ``KMeans`` (:data:`KMEANS_N_INIT` restarts).
+        Seed of the k-means++ initialisations.
 
     Returns
     -------
-    KMeans or MiniBatchKMeans
-        Unfitted.
+    KMeans
+        Unfitted, with :data:`KMEANS_N_INIT` restarts.
     """
-    if large:
-        return MiniBatchKMeans(
-            n_clusters=k, n_init=MINIBATCH_N_INIT, batch_size=4096, random_state=random_state
-        )
     return KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=random_state)
 
 
-def _fit_quietly(estimator: KMeans | MiniBatchKMeans, Z: np.ndarray) -> list[str]:
+def _fit_quietly(estimator: KMeans, Z: np.ndarray) -> list[str]:
     """Fit and return the messages of the convergence warnings instead of emitting them."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -77,64 +75,101 @@ def _fit_quietly(estimator: KMeans | MiniBatchKMeans, Z: np.ndarray) -> list[str
     return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
 
 
+def _sweep_one(
+    Z: np.ndarray,
+    fit_sample: np.ndarray | None,
+    sample: np.ndarray | None,
+    k: int,
+    random_state: int,
+) -> tuple[tuple[int, float, float, float, float], KMeans, list[str]]:
+    """Fit one k and measure it (one row of the sweep).
+
+    BLAS and OpenMP run single-threaded: the fit is small, threads cost more than they gain
+    (far more on a busy machine), and parallelism comes from joblib's ``n_jobs``.
+    """
+    with threadpool_limits(limits=1):
+        return _measure(Z, fit_sample, sample, k, random_state)
+
+
+def _measure(
+    Z: np.ndarray,
+    fit_sample: np.ndarray | None,
+    sample: np.ndarray | None,
+    k: int,
+    random_state: int,
+) -> tuple[tuple[int, float, float, float, float], KMeans, list[str]]:
+    """Fit KMeans on ``Z[fit_sample]``, assign everyone, return (row, model, messages)."""
+    n = Z.shape[0]
+    model = make_kmeans(k, random_state)
+    messages = [
+        f"KMeans k={k}: {m}"
+        for m in _fit_quietly(model, Z if fit_sample is None else Z[fit_sample])
+    ]
+    labels = model.predict(Z)
+    wcss = float(-model.score(Z))
+    sil = ch = db = np.nan
+    if 2 <= np.unique(labels).size < n:
+        sil_labels = labels if sample is None else labels[sample]
+        sil_Z = Z if sample is None else Z[sample]
+        if 2 <= np.unique(sil_labels).size < sil_labels.size:
+            sil = float(silhouette_score(sil_Z, sil_labels))
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            # A cluster of identical points has zero spread; the index is still defined.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ch = float(calinski_harabasz_score(Z, labels))
+            db = float(davies_bouldin_score(Z, labels))
+    return (k, wcss, sil, ch, db), model, messages
+
+
 def sweep(
     Z: np.ndarray,
     k_values: Sequence[int],
     random_state: int,
     *,
-    large: bool = False,
+    fit_sample: np.ndarray | None = None,
     silhouette_sample: int = SILHOUETTE_SAMPLE,
-) -> tuple[pd.DataFrame, dict[int, KMeans | MiniBatchKMeans], list[str]]:
+    n_jobs: int | None = None,
+) -> tuple[pd.DataFrame, dict[int, KMeans], list[str]]:
     """Fit KMeans for every k and measure each partition.
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, n_features)
-        Transformed features.
+        Transformed features of every customer.
     k_values : sequence of int
         The k to try, increasing.
     random_state : int
         Seed of every KMeans and of the silhouette sample.
-    large : bool, default=False
-        Fit ``MiniBatchKMeans`` (see :func:`make_kmeans`).
+    fit_sample : ndarray of int, optional
+        Rows the KMeans are fitted on (large tables); by default all of them. Every customer
+        is assigned and measured either way.
     silhouette_sample : int, default=SILHOUETTE_SAMPLE
         The silhouette is computed on a seeded sample of this many customers when there are
         more (the same sample for every k).
+    n_jobs : int or None, default=None
+        Values of k fitted in parallel (joblib).
 
     Returns
     -------
     sweep : DataFrame
         One row per k: ``k`` (int), ``wcss``, ``silhouette``, ``calinski_harabasz``,
         ``davies_bouldin`` (float; NaN where undefined, i.e. at k=1).
-    models : dict of int to estimator
+    models : dict of int to KMeans
         The fitted KMeans of every k.
     messages : list of str
         Convergence warnings raised by the fits, with their k.
     """
     n = Z.shape[0]
     rng = np.random.default_rng(random_state)
-    sample = np.sort(rng.choice(n, size=silhouette_sample, replace=False)) if n > silhouette_sample else None
-    rows = []
-    models: dict[int, KMeans | MiniBatchKMeans] = {}
-    messages: list[str] = []
-    for k in k_values:
-        model = make_kmeans(int(k), random_state, large=large)
-        messages += [f"KMeans k={k}: {m}" for m in _fit_quietly(model, Z)]
-        labels = model.labels_
-        n_labels = np.unique(labels).size
-        sil = ch = db = np.nan
-        if 2 <= n_labels < n:
-            sil_labels = labels if sample is None else labels[sample]
-            sil_Z = Z if sample is None else Z[sample]
-            if 2 <= np.unique(sil_labels).size < sil_labels.size:
-                sil = float(silhouette_score(sil_Z, sil_labels))
-            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-                # A cluster of identical points has zero spread; the index is still defined.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                ch = float(calinski_harabasz_score(Z, labels))
-                db = float(davies_bouldin_score(Z, labels))
-        rows.append((int(k), float(model.inertia_), sil, ch, db))
-        models[int(k)] = model
+    sample = None
+    if n > silhouette_sample:
+        sample = np.sort(rng.choice(n, size=silhouette_sample, replace=False))
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_sweep_one)(Z, fit_sample, sample, int(k), random_state) for k in k_values
+    )
+    rows = [r[0] for r in results]
+    models = {int(k): r[1] for k, r in zip(k_values, results, strict=True)}
+    messages = [m for r in results for m in r[2]]
     table = pd.DataFrame(rows, columns=_SWEEP_COLUMNS).astype({"k": "int64"})
     return table, models, messages
 
@@ -227,11 +262,11 @@ def choose_k(table: pd.DataFrame, knee: Knee, k: int | None = None) -> KChoice:
     if len(ks) > 1 and chosen == hi:
         notes.append(
             f"KMeans: k={chosen} is the top of the searched range {lo}..{hi}; "
-            f"widen it upwards, e.g. --k-range {lo} {2 * hi}"
+            f"widen it upwards, e.g. --k-range {lo}..{2 * hi}"
         )
     elif len(ks) > 1 and chosen == lo and lo > 1:
         notes.append(
             f"KMeans: k={chosen} is the bottom of the searched range {lo}..{hi}; "
-            f"widen it downwards, e.g. --k-range 1 {hi}"
+            f"widen it downwards, e.g. --k-range 1..{hi}"
         )
     return KChoice(chosen, reason, notes)

@@ -13,11 +13,13 @@ Profiles (:func:`profile_table`)
     ``<f>_lift`` (segment mean over the mean of all customers; NaN when that mean is 0).
 
 Names (:func:`name_segments`)
-    Each feature's lift puts a segment at a level: *low* below 2/3, *high* above 3/2, *mid*
-    in between. The name starts with the ``n_products`` word (Occasional / Regular / Broad
+    Each feature puts a segment at a level by its *typical ratio*: the segment median over the
+    median of all customers (robust to the long tails of counts), or, when the overall median
+    is 0, the lift (mean over mean). *Low* is below 2/3, *high* above 3/2, *mid* in between.
+    The name starts with the ``n_products`` word (Occasional / Regular / Broad
     buyers), then the cancellation phrase from ``n_canceled_orders``: "no cancellations" when
     nobody in the segment cancelled, "frequent cancellers" when at least half of it cancelled
-    (median >= 1) or its lift is high, "rare cancellers" otherwise. Optional features add a
+    (median >= 1) or its level is high, "rare cancellers" otherwise. Optional features add a
     phrase only at a low or high level (n_orders: few / many orders, recency_days: recent /
     lapsed, monetary: low / high spend, cancel_rate: low / high cancel rate, the latter only
     without ``n_canceled_orders``); other features read "low <f>" / "high <f>". A name has at
@@ -28,7 +30,7 @@ Names (:func:`name_segments`)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -136,25 +138,37 @@ def profile_table(
     return out
 
 
-def _level(lift: float) -> int:
+def _level(ratio: float) -> int:
     """-1 low, 0 mid (or unknown), 1 high."""
-    if not np.isfinite(lift):
+    if not np.isfinite(ratio):
         return 0
-    if lift < LEVEL_LOW:
+    if ratio < LEVEL_LOW:
         return -1
-    if lift > LEVEL_HIGH:
+    if ratio > LEVEL_HIGH:
         return 1
     return 0
 
 
-def _phrases(row: pd.Series, features: Sequence[str]) -> list[str]:
+def _ratio(row: pd.Series, feature: str, overall_median: Mapping[str, float]) -> float:
+    median = float(overall_median.get(feature, 0.0))
+    if median > 0 and np.isfinite(row[f"{feature}_median"]):
+        return float(row[f"{feature}_median"]) / median
+    return float(row[f"{feature}_lift"])
+
+
+def _phrases(
+    row: pd.Series, features: Sequence[str], overall_median: Mapping[str, float]
+) -> list[str]:
     parts: list[str] = []
     if "n_products" in features:
-        parts.append(_BUYERS[_level(row["n_products_lift"]) + 1])
+        parts.append(_BUYERS[_level(_ratio(row, "n_products", overall_median)) + 1])
     if "n_canceled_orders" in features:
         if row["n_canceled_orders_mean"] == 0:
             parts.append("no cancellations")
-        elif row["n_canceled_orders_median"] >= 1 or _level(row["n_canceled_orders_lift"]) > 0:
+        elif (
+            row["n_canceled_orders_median"] >= 1
+            or _level(_ratio(row, "n_canceled_orders", overall_median)) > 0
+        ):
             parts.append("frequent cancellers")
         else:
             parts.append("rare cancellers")
@@ -163,7 +177,7 @@ def _phrases(row: pd.Series, features: Sequence[str]) -> list[str]:
             continue
         if f == "cancel_rate" and "n_canceled_orders" in features:
             continue
-        level = _level(row[f"{f}_lift"])
+        level = _level(_ratio(row, f, overall_median))
         if level == 0:
             continue
         low, high = _PHRASES.get(f, (f"low {f}", f"high {f}"))
@@ -175,7 +189,11 @@ def _format_value(value: float) -> str:
     return f"{value:.4g}" if np.isfinite(value) else "n/a"
 
 
-def name_segments(profile: pd.DataFrame, features: Sequence[str]) -> list[str]:
+def name_segments(
+    profile: pd.DataFrame,
+    features: Sequence[str],
+    overall_median: Mapping[str, float] | None = None,
+) -> list[str]:
     """Short plain-language names, unique within the table (rules in the module docstring).
 
     Parameters
@@ -184,6 +202,8 @@ def name_segments(profile: pd.DataFrame, features: Sequence[str]) -> list[str]:
         Output of :func:`profile_table` for one method, in segment order.
     features : sequence of str
         Feature names, in the order of the profile columns.
+    overall_median : mapping of str to float, optional
+        Median of every feature over all customers; without it, levels use the lift.
 
     Returns
     -------
@@ -195,7 +215,7 @@ def name_segments(profile: pd.DataFrame, features: Sequence[str]) -> list[str]:
         if row["size"] == 0:
             names.append("Empty component")
             continue
-        parts = _phrases(row, features)
+        parts = _phrases(row, features, overall_median or {})
         if not parts:
             parts = ["Typical customers"]
         name = ", ".join(parts)

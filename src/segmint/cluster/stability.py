@@ -14,12 +14,15 @@ with each refitted model and compares with the reference labels:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 __all__ = ["agreement", "bootstrap", "jaccard_per_segment"]
 
@@ -75,12 +78,23 @@ def _one_resample(
     reference: np.ndarray,
     n_segments: int,
     seed: np.random.SeedSequence,
-) -> tuple[float, np.ndarray]:
+) -> tuple[float, np.ndarray, list[str]]:
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, X_fit.shape[0], size=X_fit.shape[0])
-    model = clone(estimator).fit(X_fit[idx])
-    labels = model.predict(X_predict)
-    return agreement(reference, labels), jaccard_per_segment(reference, labels, n_segments)
+    model = clone(estimator)
+    # Single-threaded: a small fit (see segmint.cluster.gmm.grid); parallelism is n_jobs.
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+        # A resample holds ~63% distinct customers; a fit that cannot find k distinct
+        # clusters or does not converge is reported (Segmenter.warnings_), not raised.
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X_fit[idx])
+        labels = model.predict(X_predict)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    return (
+        agreement(reference, labels),
+        jaccard_per_segment(reference, labels, n_segments),
+        messages,
+    )
 
 
 def bootstrap(
@@ -118,13 +132,12 @@ def bootstrap(
     Returns
     -------
     dict
-        ``{"n_bootstrap": int, "ari": list of float, "mean_ari": float,
-        "jaccard": list of float (one per segment)}``.
+        ``{"n_bootstrap": int, "messages": list of str (convergence warnings), "ari": list
+        of float, "mean_ari": float, "jaccard": list of float (one per segment)}``.
     """
     seeds = np.random.SeedSequence(random_state).spawn(n_bootstrap)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_one_resample)(estimator, X_fit, X_predict, reference, n_segments, s)
-        for s in seeds
+        delayed(_one_resample)(estimator, X_fit, X_predict, reference, n_segments, s) for s in seeds
     )
     aris = [r[0] for r in results]
     if results:
@@ -134,6 +147,7 @@ def bootstrap(
         jaccard = np.full(n_segments, np.nan)
     return {
         "n_bootstrap": int(n_bootstrap),
+        "messages": [m for r in results for m in r[2]],
         "ari": [float(a) for a in aris],
         "mean_ari": float(np.mean(aris)) if aris else float("nan"),
         "jaccard": [float(j) for j in jaccard],

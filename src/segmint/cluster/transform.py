@@ -52,7 +52,9 @@ def make_transform(scale: str = "log-standard") -> Pipeline:
         steps = [
             (
                 "log1p",
-                FunctionTransformer(np.log1p, inverse_func=np.expm1, feature_names_out="one-to-one"),
+                FunctionTransformer(
+                    np.log1p, inverse_func=np.expm1, feature_names_out="one-to-one"
+                ),
             ),
             ("scale", StandardScaler()),
         ]
@@ -81,7 +83,7 @@ def integer_columns(X: np.ndarray) -> np.ndarray:
         True where every value of the column is integral.
     """
     X = np.asarray(X, dtype=np.float64)
-    return np.all(X == np.round(X), axis=0)
+    return np.all(np.round(X) == X, axis=0)
 
 
 def dequantise(X: np.ndarray, columns: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -29,6 +29,9 @@ class Engine(Protocol):
     """
 
     name: str
+    #: True when the engine reads URIs (``hdfs://``, ``s3a://``) and catalog tables itself, so
+    #: :func:`segmint.loading.resolve_source` passes them through without local checks.
+    reads_remote: bool
 
     def register(self, source: Source, view: str) -> list[tuple[str, str]]:
         """Expose ``source`` as the view ``view``; return its ``(column, type)`` pairs."""
@@ -62,7 +65,7 @@ def get_engine(
     name : {"duckdb", "spark"}, default="duckdb"
         ``duckdb`` is embedded and needs no server; ``spark`` needs ``segmint[spark]``.
     threads : int, optional
-        Worker threads (DuckDB); default all cores.
+        Worker threads (DuckDB), or cores of a local Spark; default all cores.
     memory_limit : str, optional
         Memory the engine may use before it spills to disk, e.g. ``"2GB"``.
     temp_directory : str, optional
@@ -83,5 +86,8 @@ def get_engine(
             raise SegmintError(
                 f"--engine spark needs pyspark ({exc}); install it with pip install 'segmint[spark]'"
             ) from None
-        return SparkEngine(master=spark_master, memory_limit=memory_limit)
+        return SparkEngine(
+            master=spark_master, memory_limit=memory_limit, threads=threads,
+            temp_directory=temp_directory,
+        )
     raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")

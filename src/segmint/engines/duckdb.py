@@ -42,6 +42,7 @@ class DuckDBEngine:
     """
 
     name = "duckdb"
+    reads_remote = False
 
     def __init__(
         self,

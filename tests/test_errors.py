@@ -1,0 +1,693 @@
+"""The bad-input corpus: every case through the real CLI, one clear line, exit 2, nothing touched.
+
+Each case builds its input in a fresh folder and runs ``segmint features`` and/or ``segmint run``
+on it (typer's CliRunner, plus a handful through a real subprocess), asserting: exit code 2;
+stderr a few lines at most, the last one ``error: ...`` naming the file (or option) and the
+problem; no traceback; every file in the folder byte-identical afterwards (the input, and
+anything already there); and nothing new created (no output, no temporary file beside it).
+
+Valid but awkward inputs (BOM with CRLF, semicolons, quoted commas, trailing empty lines, extra
+columns, ...) must succeed with the hand-computed customer table.
+
+``python tests/test_errors.py`` prints the table of cases and messages kept in tests/README.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import EXPECTED, ROWS, UCI_COLUMNS
+from segmint.cli import app
+
+runner = CliRunner()
+BIN = Path(sys.executable).parent
+
+Build = Callable[[Path], Sequence[str]]
+
+
+# ---------------------------------------------------------------- building inputs
+def _frame() -> pd.DataFrame:
+    """The hand-written log of conftest (3 customers) as text cells, ready to spoil."""
+    return pd.DataFrame(ROWS, columns=UCI_COLUMNS).astype(object)
+
+
+def _csv_text(frame: pd.DataFrame | None = None, **options: object) -> str:
+    return (_frame() if frame is None else frame).to_csv(index=False, **options)  # type: ignore[call-overload]
+
+
+def _lines() -> list[str]:
+    return _csv_text().splitlines()
+
+
+def _write(name: str, data: bytes | str | Callable[[], bytes | str]) -> Build:
+    """A builder writing ``data`` (or what a callable returns) to ``name``; input is that file."""
+
+    def build(folder: Path) -> list[str]:
+        content = data() if callable(data) else data
+        path = folder / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return [str(path)]
+
+    return build
+
+
+def _edited(row: int, column: str, value: object) -> Callable[[], str]:
+    def make() -> str:
+        frame = _frame()
+        frame.loc[row, column] = value
+        return _csv_text(frame)
+
+    return make
+
+
+def _with_line(index: int, line: str) -> Callable[[], str]:
+    def make() -> str:
+        lines = _lines()
+        lines.insert(index, line)
+        return "\n".join(lines) + "\n"
+
+    return make
+
+
+def _replace_line(index: int, edit: Callable[[str], str]) -> Callable[[], str]:
+    def make() -> str:
+        lines = _lines()
+        lines[index] = edit(lines[index])
+        return "\n".join(lines) + "\n"
+
+    return make
+
+
+def _excel_bytes(frame: pd.DataFrame | None = None) -> bytes:
+    buffer = io.BytesIO()
+    (_frame() if frame is None else frame).to_excel(buffer, index=False, engine="openpyxl")
+    return buffer.getvalue()
+
+
+def _blank_workbook() -> bytes:
+    import openpyxl
+
+    buffer = io.BytesIO()
+    openpyxl.Workbook().save(buffer)
+    return buffer.getvalue()
+
+
+def _parquet_bytes() -> bytes:
+    buffer = io.BytesIO()
+    _frame().to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _json() -> str:
+    return json.dumps([dict(zip(UCI_COLUMNS, map(str, row), strict=True)) for row in ROWS])
+
+
+def _ndjson() -> str:
+    return "\n".join(json.dumps(dict(zip(UCI_COLUMNS, map(str, r), strict=True))) for r in ROWS)
+
+
+def _mixed_early() -> bytes:
+    """UTF-8 text (CRÈME) with one Latin-1 line, within the first MiB."""
+    extra = "99999,P1,CAFÉ,1,2010-12-01 08:26:00,1.0,12999.0,France\n".encode("latin-1")
+    return _csv_text().encode() + extra
+
+
+def _mixed_late() -> bytes:
+    """UTF-8 text and, after the first MiB that is sniffed, a Latin-1 line."""
+    body = "".join(
+        f"5{i:05d},P1,CRÈME,1,2010-12-01 08:26:00,1.0,12345.0,UK\n" for i in range(30_000)
+    ).encode()
+    late = "599999,P1,CAFÉ,1,2010-12-01 08:26:00,1.0,12999.0,France\n".encode("latin-1")
+    return _csv_text().encode() + body + late
+
+
+def _big_unterminated() -> str:
+    return _csv_text() + '536999,P1,"' + "x" * (10 * 2**20) + "\n"
+
+
+def _big_field() -> str:
+    frame = _frame()
+    frame.loc[0, "Description"] = "x" * (10 * 2**20)
+    return _csv_text(frame)
+
+
+def _single_customer() -> str:
+    frame = _frame()
+    frame["CustomerID"] = "12345.0"
+    return _csv_text(frame)
+
+
+def _two_files(second_name: str, second: Callable[[], bytes | str]) -> Build:
+    def build(folder: Path) -> list[str]:
+        first = folder / "orders.csv"
+        first.write_text(_csv_text())
+        other = folder / second_name
+        content = second()
+        other.write_bytes(content.encode() if isinstance(content, str) else content)
+        return [str(first), str(other)]
+
+    return build
+
+
+def _path_only(name: str) -> Build:
+    return lambda folder: [str(folder / name)]
+
+
+def _folder(folder: Path) -> list[str]:
+    (folder / "orders.csv").write_text(_csv_text())
+    return [str(folder)]
+
+
+def _glob(folder: Path) -> list[str]:
+    (folder / "orders.csv").write_text(_csv_text())
+    return [str(folder / "day-*.csv")]
+
+
+# ---------------------------------------------------------------- the corpus
+@dataclass(frozen=True)
+class Case:
+    """One bad input or option, and what the error must say."""
+
+    id: str
+    what: str
+    build: Build
+    expect: tuple[str, ...]
+    options: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ("features", "run")
+    #: Where the output goes, relative to the test folder ("" for the default: out/...).
+    output: str = ""
+
+
+CSV = "orders.csv"
+GOOD = _write(CSV, _csv_text)
+MONETARY = ("--features", "monetary")
+
+# fmt: off
+CASES: list[Case] = [
+    # -- empty and truncated
+    Case("empty", "empty file", _write(CSV, b""), ("orders.csv is empty",)),
+    Case("header-only", "header only", _write(CSV, lambda: _lines()[0] + "\n"),
+         ("orders.csv has a header but no rows",)),
+    Case("blank-lines", "only empty lines", _write(CSV, "\n\n\n"),
+         ("orders.csv: the first line has no comma, semicolon, tab or bar",)),
+    # -- columns
+    Case("no-customer-column", "required column missing (customer id)",
+         _write(CSV, lambda: _csv_text(_frame().drop(columns=["CustomerID"]))),
+         ("orders.csv has no customer id column; columns are ['InvoiceNo', 'StockCode'",
+          "map one with --column customer_id=NAME")),
+    Case("no-invoice-column", "required column missing (invoice)",
+         _write(CSV, lambda: _csv_text(_frame().drop(columns=["InvoiceNo"]))),
+         ("orders.csv has no invoice column; columns are [", "--column invoice=NAME")),
+    Case("no-date-column", "date feature asked, no date column",
+         _write(CSV, lambda: _csv_text(_frame().drop(columns=["InvoiceDate"]))),
+         ("orders.csv has no invoice date column", "--column invoice_date=NAME"),
+         options=("--features", "recency_days")),
+    Case("duplicate-column", "two columns with the same name",
+         _write(CSV, lambda: _csv_text().replace("Description", "StockCode", 1)),
+         ("orders.csv has two columns named 'StockCode'; rename one",)),
+    Case("two-customer-columns", "two columns that both read as customer id",
+         _write(CSV, lambda: _csv_text().replace("Country", "Customer ID", 1)),
+         ("orders.csv: columns ['CustomerID', 'Customer ID'] both read as customer_id",)),
+    Case("unnamed-column", "a header cell without a name",
+         _write(CSV, lambda: _csv_text().replace("Description", "", 1)),
+         ("orders.csv: column 3 of the header has no name",)),
+    Case("mapping-names-no-column", "--column names a column the file lacks", GOOD,
+         ("orders.csv: --column customer_id=Client names no column; columns are [",),
+         options=("--column", "customer_id=Client")),
+    # -- values
+    Case("text-quantity", "non-numeric quantity", _write(CSV, _edited(5, "Quantity", "three")),
+         ("orders.csv: 1 value(s) in column 'Quantity' are not finite numbers",
+          "(first: 'three', line 7)"), options=MONETARY),
+    Case("text-price", "non-numeric price", _write(CSV, _edited(7, "UnitPrice", "abc")),
+         ("column 'UnitPrice' are not finite numbers (first: 'abc', line 9)",), options=MONETARY),
+    Case("inf-price", "inf price", _write(CSV, _edited(3, "UnitPrice", "inf")),
+         ("orders.csv: 1 value(s) in column 'UnitPrice' are not finite numbers",
+          "(first: 'inf', line 5)"), options=MONETARY),
+    Case("nan-price", "NaN price", _write(CSV, _edited(3, "UnitPrice", "NaN")),
+         ("column 'UnitPrice' are not finite numbers (first: 'NaN', line 5)",), options=MONETARY),
+    Case("decimal-comma", "prices with a decimal comma",
+         _write(CSV, lambda: _csv_text(
+             _frame().assign(UnitPrice=[str(p).replace(".", ",") for p in _frame().UnitPrice]),
+             sep=";")),
+         ("orders.csv: 14 value(s) in column 'UnitPrice' are not finite numbers",
+          "(first: '2,55', line 2); write numbers with a decimal point"), options=MONETARY),
+    Case("bad-date", "a date that does not parse, with a date feature",
+         _write(CSV, _edited(2, "InvoiceDate", "yesterday")),
+         ("orders.csv: 1 value(s) in column 'InvoiceDate' are not dates",
+          "(first: 'yesterday', line 4)", "use a form like 2010-12-01 08:26:00"),
+         options=("--features", "recency_days")),
+    Case("no-customer-ids", "every customer id missing",
+         _write(CSV, lambda: _csv_text(_frame().assign(CustomerID=None))),
+         ("orders.csv: every row lacks a customer id (column 'CustomerID')",
+          "--column customer_id=NAME")),
+    Case("blank-customer-ids", "every customer id blank (spaces)",
+         _write(CSV, lambda: _csv_text(_frame().assign(CustomerID="   "))),
+         ("orders.csv: every row lacks a customer id",)),
+    # -- structure
+    Case("ragged-long", "a row with an extra field",
+         _write(CSV, _replace_line(4, lambda line: line + ",extra")),
+         ("orders.csv has rows with a different number of fields at line 5",
+          "check the delimiter")),
+    Case("ragged-short", "a row with fields missing",
+         _write(CSV, _replace_line(4, lambda line: ",".join(line.split(",")[:4]))),
+         ("orders.csv has rows with a different number of fields at line 5",)),
+    Case("unterminated-quote", "a quoted field never closed",
+         _write(CSV, _with_line(5, '536999,P1,"never closed,1,2010-12-01 08:26:00,1.0,1,UK')),
+         ("orders.csv has a quoted field that is never closed at line 6",)),
+    Case("huge-field", "a 10 MB field (an unterminated quote swallowing the rest)",
+         _write(CSV, _big_unterminated), ("orders.csv has a quoted field that is never closed",)),
+    # -- not CSV at all
+    Case("random-bytes", "random bytes", _write(CSV, random.Random(7).randbytes(5000)),
+         ("orders.csv is binary, not a CSV file",)),
+    Case("random-bytes-no-nul", "random bytes without NUL",
+         _write(CSV, bytes(random.Random(7).randrange(1, 256) for _ in range(5000))),
+         ("orders.csv: the first line has no comma, semicolon, tab or bar",)),
+    Case("json", "JSON behind a .csv name", _write(CSV, _json),
+         ("orders.csv holds JSON, not CSV",)),
+    Case("ndjson", "JSON lines behind a .csv name", _write(CSV, _ndjson),
+         ("orders.csv holds JSON, not CSV",)),
+    Case("html", "an HTML page behind a .csv name",
+         _write(CSV, "<!DOCTYPE html><html><body>Session expired</body></html>\n"),
+         ("orders.csv holds XML/HTML, not CSV",)),
+    Case("parquet-as-csv", "Parquet behind a .csv name", _write(CSV, _parquet_bytes),
+         ("orders.csv is a Parquet file, not CSV text; name it .parquet",)),
+    Case("xlsx-as-csv", "an xlsx workbook behind a .csv name", _write(CSV, _excel_bytes),
+         ("orders.csv is a zip archive (an .xlsx workbook?), not CSV text",)),
+    Case("gzip-as-csv", "gzip-compressed CSV behind a .csv name",
+         _write(CSV, lambda: gzip.compress(_csv_text().encode())),
+         ("orders.csv is gzip-compressed, not CSV text; name it .csv.gz",)),
+    Case("not-gzip", "plain text behind a .csv.gz name", _write("orders.csv.gz", _csv_text),
+         ("orders.csv.gz is not a readable gzip file",)),
+    Case("utf16", "UTF-16 text", _write(CSV, lambda: _csv_text().encode("utf-16")),
+         ("orders.csv is UTF-16 text, not CSV text; re-save it as UTF-8",)),
+    Case("mixed-encodings", "UTF-8 and Latin-1 bytes in one file", _write(CSV, _mixed_early),
+         ("orders.csv mixes text encodings (UTF-8 and Latin-1 bytes)", "--encoding")),
+    Case("mixed-encodings-late", "Latin-1 bytes after the first MiB of UTF-8",
+         _write(CSV, _mixed_late),
+         ("orders.csv mixes text encodings (bytes that are not utf-8)", "--encoding latin-1")),
+    # -- Excel and Parquet
+    Case("truncated-xlsx", "a truncated .xlsx",
+         _write("orders.xlsx", lambda: _excel_bytes()[:2000]),
+         ("orders.xlsx is not a readable Excel workbook", "open and re-save it, or export CSV")),
+    Case("empty-xlsx", "a workbook without rows", _write("orders.xlsx", _blank_workbook),
+         ("orders.xlsx has no rows in any sheet",)),
+    Case("header-only-xlsx", "a workbook with a header only",
+         _write("orders.xlsx", lambda: _excel_bytes(_frame().iloc[:0])),
+         ("orders.xlsx has a header but no rows",)),
+    Case("truncated-parquet", "a truncated Parquet file",
+         _write("orders.parquet", lambda: _parquet_bytes()[:300]),
+         ("orders.parquet is not a valid Parquet file",)),
+    Case("csv-as-parquet", "CSV text behind a .parquet name", _write("orders.parquet", _csv_text),
+         ("orders.parquet is not a Parquet file (no PAR1 magic bytes)",)),
+    # -- paths
+    Case("missing-input", "input path does not exist", _path_only(CSV),
+         ("orders.csv does not exist; check the path",)),
+    Case("folder-input", "input path is a folder", _folder,
+         ("is a folder; pass the files in it, for example",)),
+    Case("glob-no-match", "a glob that matches nothing", _glob,
+         ("day-*.csv matches no file; check the pattern",)),
+    Case("unknown-extension", "an unknown extension", _write("orders.json", _json),
+         ("orders.json: unknown file type; segmint reads .csv",)),
+    Case("mixed-formats", "a CSV and a Parquet file together",
+         _two_files("more.parquet", _parquet_bytes), ("inputs mix formats (csv, parquet)",)),
+    Case("different-headers", "two CSV files with different columns",
+         _two_files("more.csv", lambda: _csv_text(_frame().drop(columns=["Country"]))),
+         ("more.csv has the header", "but orders.csv has", "pass files with the same columns")),
+    # -- options
+    Case("bad-encoding-option", "--encoding utf-16", GOOD,
+         ("--encoding utf-16: use utf-8 or latin-1",), options=("--encoding", "utf-16")),
+    Case("unknown-feature", "--features bogus", GOOD,
+         ("unknown feature 'bogus'; choose from n_products",), options=("--features", "bogus")),
+    Case("k-zero", "--k 0", GOOD, ("--k 0: use a k of at least 1",), options=("--k", "0"),
+         commands=("run",)),
+    Case("k-range-reversed", "--k-range 5..2", GOOD,
+         ("--k-range 5..2: use 1 <= LOW <= HIGH, e.g. --k-range 1..10",),
+         options=("--k-range", "5..2"), commands=("run",)),
+    Case("k-range-zero", "--k-range 0..3", GOOD, ("--k-range 0..3: use 1 <= LOW <= HIGH",),
+         options=("--k-range", "0..3"), commands=("run",)),
+    Case("k-range-text", "--k-range abc", GOOD,
+         ("--k-range abc: write it as LOW..HIGH, e.g. 1..10",), options=("--k-range", "abc"),
+         commands=("run",)),
+    Case("k-outside-range", "--k 50 with the default --k-range", GOOD,
+         ("--k 50 is outside --k-range 1..10; widen it, e.g. --k-range 1..50",),
+         options=("--k", "50"), commands=("run",)),
+    Case("bad-scale", "--scale foo", GOOD, ("--scale foo: use one of log-standard",),
+         options=("--scale", "foo"), commands=("run",)),
+    Case("bad-criterion", "--gmm-criterion foo", GOOD,
+         ("--gmm-criterion foo: use one of bic, aic",), options=("--gmm-criterion", "foo"),
+         commands=("run",)),
+    # -- too few customers
+    Case("single-customer", "a single customer", _write(CSV, _single_customer),
+         ("orders.csv has 1 customer after cleaning; segments need at least 2",),
+         options=("--k-range", "1..1"), commands=("run",)),
+    Case("fewer-customers-than-range", "fewer customers (3) than the largest k searched", GOOD,
+         ("orders.csv has 3 customers after cleaning, fewer than the largest k searched "
+          "(--k-range 1..10); pass --k-range 1..3",), commands=("run",)),
+    Case("fewer-customers-than-k", "fewer customers (3) than --k 50", GOOD,
+         ("orders.csv has 3 customers after cleaning, fewer than --k 50; choose --k 3 or less",),
+         options=("--k", "50", "--k-range", "1..60"), commands=("run",)),
+    # -- outputs
+    Case("outdir-exists", "OUTDIR exists, no --force", GOOD,
+         ("already exists; pass --force to replace it",), commands=("run",), output="previous"),
+    Case("outdir-is-file", "OUTDIR is a file", GOOD, ("is a file, not a folder",),
+         commands=("run",), output="a-file"),
+    Case("outdir-under-file", "OUTDIR inside a file (-o file/out)", GOOD,
+         ("a-file is a file, not a folder; choose another -o/--outdir",), commands=("run",),
+         output="a-file/out"),
+    Case("outdir-parent-missing", "OUTDIR's parent does not exist", GOOD,
+         ("does not exist; create it or choose another -o/--outdir",), commands=("run",),
+         output="missing/out"),
+    Case("output-under-file", "output file inside a file", GOOD,
+         ("a-file is a file, not a folder; choose another output",), commands=("features",),
+         output="a-file/customers.csv"),
+    Case("output-is-folder", "output file is a folder", GOOD,
+         ("is a folder; give a file name such as",), commands=("features",), output="previous"),
+    Case("output-extension", "output file with an unknown extension", GOOD,
+         ("customers.json: the output must end in .csv or .parquet",), commands=("features",),
+         output="customers.json"),
+]
+if Path("/proc/self").is_dir():  # a folder no one may create files in, even root
+    CASES += [
+        Case("outdir-in-proc", "OUTDIR where nothing can be created (/proc)", GOOD,
+             ("cannot write in /proc", "choose another -o/--outdir"), commands=("run",),
+             output="/proc/segmint-out"),
+        Case("output-in-proc", "output file where nothing can be created (/proc)", GOOD,
+             ("cannot write in /proc", "choose another output"), commands=("features",),
+             output="/proc/customers.csv"),
+    ]
+# fmt: on
+
+
+# ---------------------------------------------------------------- running a case
+def _snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under ``folder``: sha256 of files, "dir" for folders."""
+    out: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        out[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _prepare(case: Case, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """Build the input in ``folder/in`` and the output side; return inputs and a snapshot."""
+    (folder / "in").mkdir()
+    (folder / "out").mkdir()
+    (folder / "a-file").write_text("not a folder\n")
+    previous = folder / "previous"
+    previous.mkdir()
+    (previous / "segments.csv").write_text("an earlier run\n")
+    inputs = list(case.build(folder / "in"))
+    return inputs, _snapshot(folder)
+
+
+def _target(case: Case, folder: Path, command: str) -> str:
+    if case.output:
+        return case.output if case.output.startswith("/") else str(folder / case.output)
+    return str(folder / "out" / ("customers.csv" if command == "features" else "result"))
+
+
+def _args(case: Case, folder: Path, command: str, inputs: Sequence[str]) -> list[str]:
+    options = list(case.options)
+    if command == "run":
+        options += ["--bootstrap", "0", "--no-report"]
+    return [command, *inputs, "-o", _target(case, folder, command), *options]
+
+
+def _check_error(case: Case, stderr: str, output: str, exit_code: int) -> str:
+    assert exit_code == 2, (case.id, exit_code, output)
+    assert "Traceback" not in output, (case.id, output)
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 3, (case.id, lines)  # progress lines, then the error
+    message = lines[-1]
+    assert message.startswith("error: "), (case.id, lines)
+    assert sum(line.startswith("error: ") for line in lines) == 1, (case.id, lines)
+    for part in case.expect:
+        assert part in message, (case.id, part, message)
+    return message
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_nothing_touched(tmp_path: Path, case: Case) -> None:
+    inputs, before = _prepare(case, tmp_path)
+    for command in case.commands:
+        result = runner.invoke(app, _args(case, tmp_path, command, inputs))
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            case.id,
+            command,
+            result.exception,
+        )
+        _check_error(case, result.stderr, result.output, result.exit_code)
+        assert _snapshot(tmp_path) == before, (case.id, command)  # input intact, nothing new
+
+
+# A handful through a real process: what a terminal shows, with no traceback; half of them
+# through ``python -m segmint.cli``, half through the installed ``segmint`` script.
+SUBPROCESS_CASES = [
+    "empty",
+    "random-bytes",
+    "no-customer-column",
+    "text-price",
+    "single-customer",
+    "outdir-under-file",
+]
+
+
+@pytest.mark.parametrize("case_id", SUBPROCESS_CASES)
+def test_bad_input_in_a_real_process(tmp_path: Path, case_id: str) -> None:
+    case = next(c for c in CASES if c.id == case_id)
+    inputs, before = _prepare(case, tmp_path)
+    command = case.commands[-1]
+    launcher = (
+        [sys.executable, "-m", "segmint.cli"]
+        if SUBPROCESS_CASES.index(case_id) % 2 == 0
+        else [str(BIN / "segmint")]
+    )
+    done = subprocess.run(
+        [*launcher, *_args(case, tmp_path, command, inputs), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path / "out",
+    )
+    assert done.stdout == "", (case_id, done.stdout)
+    message = _check_error(case, done.stderr, done.stdout + done.stderr, done.returncode)
+    assert done.stderr == message + "\n", (case_id, done.stderr)  # exactly one line
+    assert _snapshot(tmp_path) == before, case_id
+
+
+# ---------------------------------------------------------------- permissions
+def _root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.mark.skipif(_root(), reason="root reads a chmod 000 file anyway (see the simulated test)")
+def test_unreadable_input(tmp_path: Path) -> None:
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    src.chmod(0)
+    try:
+        result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "c.csv")])
+    finally:
+        src.chmod(0o644)
+    _check_error(
+        Case("unreadable", "", GOOD, ("orders.csv is not readable; check its permissions",)),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CSV]
+
+
+def test_unreadable_input_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root nothing is unreadable; make ``os.access`` say so for the input."""
+    import segmint.loading
+
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    real = os.access
+
+    def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        if Path(str(path)).name == CSV and mode == os.R_OK:
+            return False
+        return real(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segmint.loading.os, "access", access)
+    result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "c.csv")])
+    _check_error(
+        Case("unreadable", "", GOOD, ("orders.csv is not readable; check its permissions",)),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CSV]
+
+
+@pytest.mark.skipif(_root(), reason="root writes into a read-only folder anyway (see /proc case)")
+@pytest.mark.parametrize("command", ["features", "run"])
+def test_read_only_output_folder(tmp_path: Path, command: str) -> None:
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    target = locked / ("c.csv" if command == "features" else "out")
+    try:
+        result = runner.invoke(app, [command, str(src), "-o", str(target)])
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+    _check_error(
+        Case("read-only", "", GOOD, ("locked is not writable",)),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+
+
+# ---------------------------------------------------------------- nothing lost
+def test_force_replaces_and_a_failed_run_keeps_the_old_outdir(tmp_path: Path) -> None:
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "segments.csv").write_text("an earlier run\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(_csv_text(_frame().assign(CustomerID=None)))
+    result = runner.invoke(app, ["run", str(bad), "-o", str(out), "--force", "-q"])
+    assert result.exit_code == 2
+    assert (out / "segments.csv").read_text() == "an earlier run\n"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(src),
+            "-o",
+            str(out),
+            "--force",
+            "-q",
+            "--k-range",
+            "1..3",
+            "--bootstrap",
+            "0",
+            "--no-report",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "segments.csv").read_text() != "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", CSV, "result"]
+
+
+def test_interrupted_swap_puts_the_old_outdir_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal between moving the old OUTDIR aside and moving the new one in loses nothing."""
+    import segmint.pipeline
+
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "segments.csv").write_text("an earlier run\n")
+    real = os.replace
+    calls: list[object] = []
+
+    def replace(src: object, dst: object) -> None:
+        calls.append(src)
+        if len(calls) == 2:  # the new folder is about to move in
+            raise KeyboardInterrupt
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segmint.pipeline.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt), segmint.pipeline.atomic_folder(out, force=True) as tmp:
+        (tmp / "segments.csv").write_text("new\n")
+    assert (out / "segments.csv").read_text() == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
+
+
+# ---------------------------------------------------------------- awkward but valid
+def _awkward() -> dict[str, Callable[[], bytes | str]]:
+    text = _csv_text()
+    lines = _lines()
+    frame = _frame()
+    return {
+        "bom-crlf": lambda: text.replace("\n", "\r\n").encode("utf-8-sig"),
+        "semicolons": lambda: _csv_text(sep=";"),
+        "tabs": lambda: _csv_text(sep="\t"),
+        "bars": lambda: _csv_text(sep="|"),
+        "quoted-everything": lambda: _csv_text(quoting=1),
+        "quoted-commas-and-quotes": lambda: _csv_text(
+            frame.assign(Description=[f'{d}, "quoted"' for d in frame.Description])
+        ),
+        "trailing-empty-lines": lambda: text + "\n\n\n",
+        "trailing-crlf-empty-lines": lambda: text.replace("\n", "\r\n") + "\r\n\r\n",
+        "no-final-newline": lambda: text.rstrip("\n"),
+        "cr-only-line-ends": lambda: text.replace("\n", "\r"),
+        "extra-unknown-columns": lambda: _csv_text(
+            frame.assign(Notes="free text, with commas", Margin=0.3)
+        ),
+        "columns-reordered": lambda: _csv_text(frame[list(reversed(UCI_COLUMNS))]),
+        "header-case-and-spaces": lambda: text.replace("CustomerID", " customer id ", 1).replace(
+            "InvoiceNo", "INVOICENO", 1
+        ),
+        "latin-1": lambda: text.encode("latin-1"),
+        "ten-mb-description": _big_field,
+        "gzip-csv": lambda: gzip.compress(text.encode()),
+        "blank-lines-between-rows": lambda: (
+            "\n".join([*lines[:5], "", *lines[5:10], "", *lines[10:]]) + "\n"
+        ),
+    }
+
+
+AWKWARD = _awkward()
+
+
+@pytest.mark.parametrize("name", list(AWKWARD))
+def test_awkward_but_valid_input_succeeds(tmp_path: Path, name: str) -> None:
+    src = tmp_path / ("orders.csv.gz" if name == "gzip-csv" else CSV)
+    content = AWKWARD[name]()
+    src.write_bytes(content.encode() if isinstance(content, str) else content)
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    out = tmp_path / "customers.csv"
+    result = runner.invoke(app, ["features", str(src), "-o", str(out), "--features", "all", "-q"])
+    assert result.exit_code == 0, (name, result.stderr)
+    table = pd.read_csv(out, dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(table, EXPECTED, check_dtype=False, atol=1e-9, obj=name)
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([src.name, out.name])
+
+
+# ---------------------------------------------------------------- the list in tests/README.md
+def _messages() -> list[tuple[Case, str, str]]:  # pragma: no cover - run by hand
+    import tempfile
+
+    rows = []
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            inputs, _ = _prepare(case, folder)
+            command = case.commands[0]
+            result = runner.invoke(app, [*_args(case, folder, command, inputs), "-q"])
+            message = result.stderr.strip().splitlines()[-1]
+            rows.append((case, command, message.replace(str(folder), "…")))
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print("| case | what | command | message (stderr, exit code 2) |")
+    print("| --- | --- | --- | --- |")
+    for case, command, message in _messages():
+        options = " ".join(case.options)
+        shown = f"`{command}{' ' + options if options else ''}`"
+        print(f"| {case.id} | {case.what} | {shown} | `{message}` |".replace("\\", "\\\\"))

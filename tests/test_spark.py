@@ -1,0 +1,262 @@
+"""The Spark engine against DuckDB, the Spark DataFrame entry, and the MLlib path (real Spark).
+
+Every test shares one local Spark session (``local[2]``); the engine, the Python entry and the
+pipeline all reuse an active session. The module is skipped without pyspark or Java, unless
+``SEGMINT_REQUIRE_SPARK=1`` (CI), which turns a missing Spark into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import EXPECTED, EXPECTED_AUDIT, require
+
+
+def _missing() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install 'segmint[spark]')"
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        return "no Java runtime (java) for Spark"
+    return None
+
+
+if (_reason := _missing()) is not None:
+    if require("spark"):
+        pytest.fail(f"SEGMINT_REQUIRE_SPARK=1 but {_reason}", pytrace=False)
+    pytest.skip(_reason, allow_module_level=True)
+
+from segmint.engines.duckdb import DuckDBEngine  # noqa: E402
+from segmint.engines.spark import SparkEngine, java_date_pattern, spark_size, translate  # noqa: E402
+from segmint.errors import SegmintError  # noqa: E402
+from segmint.features import compute  # noqa: E402
+from segmint.loading import CatalogTable, resolve_source  # noqa: E402
+from segmint.schema import FEATURE_COLUMNS  # noqa: E402
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+pytestmark = [
+    pytest.mark.spark,
+    # pyspark warns on import that it "does not yet fully support pandas >= 3"; segmint moves
+    # results through Arrow (toArrow) and every test below compares them with DuckDB's.
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One small local session for the whole run (a JVM start costs seconds)."""
+    from pyspark.sql import SparkSession
+
+    from segmint.engines.spark import quiet_pyspark
+
+    with quiet_pyspark():
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("segmint-tests")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.default.parallelism", "2")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", "1g")
+            # Short-lived test JVM: the C1 compiler alone halves start-up and warm-up.
+            .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+            .getOrCreate()
+        )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _both(inputs: object, **options: object) -> tuple[object, object]:
+    """The FeatureTable of the DuckDB engine and of the (shared-session) Spark engine."""
+    local = compute(DuckDBEngine(threads=2), inputs, **options)  # type: ignore[arg-type]
+    engine = SparkEngine()
+    try:
+        distributed = compute(engine, inputs, **options)  # type: ignore[arg-type]
+    finally:
+        engine.close()
+    return local, distributed
+
+
+# --------------------------------------------------------------- translation (no session)
+def test_translation_rewrites() -> None:
+    assert java_date_pattern("%m/%d/%Y %H:%M") == "M/d/y H:m"
+    assert java_date_pattern("%Y-%m-%dT%H:%M:%S") == "y-M-d'T'H:m:s"
+    with pytest.raises(ValueError, match="%b"):
+        java_date_pattern("%d %b %Y")
+    sql = translate(
+        "SELECT DATE_DIFF('day', CAST(MAX(d) AS DATE), CAST((SELECT MAX(d) FROM clean) AS DATE)),"
+        " a / b, isfinite(x), COUNT(*) FILTER (WHERE y) FROM clean",
+        {"clean": "v_clean"},
+    )
+    assert "DATEDIFF(CAST((SELECT MAX(d) FROM v_clean) AS DATE), CAST(MAX(d) AS DATE))" in sql
+    assert "TRY_DIVIDE(a, b)" in sql and "ISNAN(x)" in sql and "FILTER(WHERE y)" in sql
+    assert "FROM v_clean" in sql and "FROM clean" not in sql
+    with pytest.raises(ValueError, match="anchor the pattern"):
+        translate("SELECT REGEXP_REPLACE(a, '[.]0+', '') FROM raw")
+    assert spark_size("2GB") == "2048m" and spark_size("512MiB") == "512m"
+
+
+# --------------------------------------------------------------- same table as DuckDB
+def test_hand_written_log_equals_duckdb(spark: SparkSession, log_csv: Path) -> None:
+    local, distributed = _both(log_csv, features=FEATURE_COLUMNS)
+    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(distributed.table, EXPECTED, check_dtype=False, atol=1e-12)  # type: ignore[attr-defined]
+    assert distributed.audit.to_dict() == EXPECTED_AUDIT == local.audit.to_dict()  # type: ignore[attr-defined]
+    assert not [t for t in spark.catalog.listTables() if t.name.startswith("segmint_")]
+
+
+def test_real_file_equals_duckdb(spark: SparkSession, real_log: Path) -> None:
+    local, distributed = _both(real_log, features=FEATURE_COLUMNS)
+    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)  # type: ignore[attr-defined]
+    assert distributed.audit == local.audit  # type: ignore[attr-defined]
+    assert distributed.audit.customers == 1_749  # type: ignore[attr-defined]
+
+
+def test_synthetic_parquet_log_equals_duckdb(spark: SparkSession, tmp_path: Path) -> None:
+    from segmint.synth import write
+
+    # Parquet keeps typed columns (timestamp, bigint, double): the typed branches of the SQL.
+    log, _ = write(tmp_path / "log.parquet", 30_000, seed=3)
+    local, distributed = _both(log, features=FEATURE_COLUMNS, exclude_service_codes=True)
+    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)  # type: ignore[attr-defined]
+    assert distributed.audit == local.audit  # type: ignore[attr-defined]
+    assert distributed.audit.rows_excluded > 0  # type: ignore[attr-defined]
+
+
+def test_uri_passes_through_and_catalog_table(
+    spark: SparkSession, log_csv: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from segmint.cli import app
+
+    uri = log_csv.resolve().as_uri()  # file:///...: no local checks, Spark sniffs the header
+    source = resolve_source(uri, remote=True)
+    assert source.uris == [uri] and source.header is None and source.label == "orders.csv"
+    with pytest.raises(SegmintError, match="--engine spark"):
+        resolve_source(uri)
+    with pytest.raises(SegmintError, match="add --engine spark"):
+        resolve_source(CatalogTable("orders"))
+    engine = SparkEngine()
+    try:
+        table = compute(engine, uri, features=FEATURE_COLUMNS).table
+    finally:
+        engine.close()
+    pd.testing.assert_frame_equal(table, EXPECTED, check_dtype=False, atol=1e-12)
+
+    spark.read.csv(str(log_csv), header=True).createOrReplaceTempView("orders")
+    out = tmp_path / "customers.csv"
+    result = CliRunner().invoke(
+        app, ["features", "--engine", "spark", "--table", "orders", "-o", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(out, dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(got, EXPECTED[list(got.columns)], check_dtype=False)
+    assert spark.catalog.tableExists("orders")  # the caller's view is left alone
+
+
+# --------------------------------------------------------------- Spark DataFrame entry
+def test_spark_dataframe_entry(spark: SparkSession, transactions: pd.DataFrame) -> None:
+    import pyarrow as pa
+
+    from segmint.spark import customer_features
+
+    df = spark.createDataFrame(pa.Table.from_pandas(transactions, preserve_index=False))
+    spark.range(1).createOrReplaceTempView("clean")  # a user's view with a rule's name
+    customers = customer_features(df, features="all")
+    assert customers.columns == list(EXPECTED.columns)
+    assert dict(customers.dtypes)["n_products"] == "bigint"
+    got = customers.toArrow().to_pandas()
+    pd.testing.assert_frame_equal(got, EXPECTED, check_dtype=False, atol=1e-12)
+    assert spark.table("clean").count() == 1
+    renamed = df.withColumnRenamed("CustomerID", "ClientRef")
+    with pytest.raises(SegmintError, match="no customer id column"):
+        customer_features(renamed)
+    mapped = customer_features(renamed, columns={"customer_id": "ClientRef"})
+    assert mapped.select("n_canceled_orders").toArrow().column(0).to_pylist() == [0, 1, 2]
+
+
+# --------------------------------------------------------------- clustering
+K_RANGE = (1, 5)
+
+
+@pytest.fixture(scope="module")
+def synthetic_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Series]:
+    """A synthetic CSV log and the planted type of each of its customers."""
+    from segmint.synth import write
+
+    log, truth_file = write(tmp_path_factory.mktemp("synth") / "log.csv", 120_000, seed=5)
+    truth = pd.read_csv(truth_file, dtype=str).set_index("customer_id")["planted_type"]
+    return log, truth
+
+
+@pytest.fixture(scope="module")
+def local_run(synthetic_log: tuple[Path, pd.Series]) -> object:
+    """The whole pipeline on DuckDB and scikit-learn, at the planted number of segments."""
+    from segmint.pipeline import run
+    from segmint.synth import PLANTED_TYPES
+
+    return run(synthetic_log[0], k=len(PLANTED_TYPES), k_range=K_RANGE, n_bootstrap=0,
+               report=False)
+
+
+def test_run_on_spark_collects_the_table_and_clusters_as_locally(
+    spark: SparkSession, synthetic_log: tuple[Path, pd.Series], local_run: object
+) -> None:
+    from segmint.pipeline import run
+
+    params = local_run.metrics["parameters"]  # type: ignore[attr-defined]
+    result = run(synthetic_log[0], engine="spark", k=params["k"], k_range=K_RANGE,
+                 n_bootstrap=0, report=False)
+    pd.testing.assert_frame_equal(result.segments, local_run.segments)  # type: ignore[attr-defined]
+    assert result.metrics["input"]["engine"] == "spark"
+    assert result.metrics["audit"] == local_run.metrics["audit"]  # type: ignore[attr-defined]
+
+
+def test_run_above_the_collect_limit_uses_mllib(
+    spark: SparkSession, synthetic_log: tuple[Path, pd.Series], local_run: object,
+    tmp_path: Path,
+) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    from segmint.cluster.mllib import adjusted_rand_from_counts
+    from segmint.pipeline import run
+
+    log, truth = synthetic_log
+    k = local_run.metrics["parameters"]["k"]  # type: ignore[attr-defined]
+    result = run(log, tmp_path / "out", engine="spark", spark_collect_limit=100, k=k,
+                 k_range=K_RANGE, n_bootstrap=0, report=True)
+    out = tmp_path / "out"
+    every = pd.read_parquet(out / "segments.parquet").sort_values("customer_id", ignore_index=True)
+    local = local_run.segments  # type: ignore[attr-defined]
+    assert every["customer_id"].tolist() == local["customer_id"].tolist()
+    planted = truth.loc[every["customer_id"]].to_numpy()
+    # the planted types are recovered, and KMeans agrees with the local (scikit-learn) path
+    assert adjusted_rand_score(planted, every["kmeans_segment"]) >= 0.9
+    assert adjusted_rand_score(planted, every["gmm_segment"]) >= 0.9
+    assert adjusted_rand_score(local["kmeans_segment"], every["kmeans_segment"]) >= 0.95
+    # the selection is reported as locally: the WCSS curve, the BIC/AIC grid, the agreement
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["parameters"]["clustering"] == "spark-mllib"
+    sweep = pd.DataFrame(metrics["kmeans"]["sweep"])
+    assert sweep["k"].tolist() == list(range(1, 6)) and np.all(np.diff(sweep["wcss"]) < 0)
+    assert {g["covariance_type"] for g in metrics["gmm"]["grid"]} == {"full"}
+    assert sum(metrics["kmeans"]["sizes"]) == len(every) == sum(metrics["gmm"]["sizes"])
+    assert 0.9 <= metrics["agreement"]["ari"] <= 1.0
+    assert any("stability not measured" in w for w in metrics["warnings"])
+    assert set(every["kmeans_name"]) == set(metrics["kmeans"]["names"])
+    assert (out / "report.html").is_file() and (out / "profiles.csv").is_file()
+    assert result.segmenter is None and len(pd.read_csv(out / "segments.csv")) == len(every)
+    assert adjusted_rand_from_counts(np.array([[3, 0], [0, 2]])) == 1.0

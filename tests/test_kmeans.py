@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from segmint.cluster.kmeans import choose_k, sweep
+from segmint.cluster.kmeans import choose_k, silhouette, sweep
 from segmint.cluster.knee import find_knee
 from segmint.cluster.transform import make_transform
 from segmint.model import Segmenter
@@ -37,6 +38,23 @@ def _table(wcss: list[float], sil: list[float], ch: list[float], db: list[float]
             "davies_bouldin": db,
         }
     )
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_silhouette_on_distinct_rows_equals_sklearn(k: int) -> None:
+    X, _ = planted()
+    Z = make_transform().fit_transform(X.to_numpy(dtype=float))
+    assert len(np.unique(Z, axis=0)) < len(Z) / 2  # counts repeat
+    labels = KMeans(k, n_init=2, random_state=0).fit_predict(Z)
+    assert silhouette(Z, labels, chunk_size=50) == pytest.approx(silhouette_score(Z, labels))
+
+
+def test_silhouette_with_a_singleton_and_continuous_data() -> None:
+    Z = np.random.default_rng(0).normal(size=(200, 3))
+    Z[0] = 50.0  # alone in its cluster: counts as 0, as in scikit-learn
+    labels = np.where(Z[:, 0] > 0, 1, 0)
+    labels[0] = 2
+    assert silhouette(Z, labels) == pytest.approx(silhouette_score(Z, labels))
 
 
 def test_sweep_records_every_k() -> None:

@@ -176,8 +176,8 @@ def _check_customers(source: str, n: int, k: int | None, k_range: tuple[int, int
     lo, hi = k_range
     if n < 2:
         raise SegmintError(
-            f"{source} has {n} customer after cleaning; segments need at least 2 "
-            "(is the customer id column right? `segmint features` writes the table alone)"
+            f"{source} has {n} customer after cleaning; segments need at least 2: check the "
+            "customer id column, or use segmint features for the customer table alone"
         )
     if k is not None and n < k:
         raise SegmintError(
@@ -337,7 +337,7 @@ def run(
     return fit_and_write(
         table, target, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion,
         n_bootstrap=n_bootstrap, seed=seed, report=report, force=force, engine=engine,
-        progress=progress, threads=threads,
+        progress=progress, threads=threads, exclude_service_codes=exclude_service_codes,
     )
 
 
@@ -356,6 +356,7 @@ def fit_and_write(
     engine: str,
     progress: Progress,
     threads: int | None = None,
+    exclude_service_codes: bool = False,
 ) -> RunResult:
     """Cluster a customer table and write every output (the second half of :func:`run`)."""
     import pandas as pd
@@ -371,6 +372,11 @@ def fit_and_write(
     )
     progress(f"clustering {len(X):,} customers")
     segmenter.fit(X)
+    # the rules `segmint predict` must apply to a new log, saved with the model
+    segmenter.metadata_ = {
+        "features": list(table.features),
+        "exclude_service_codes": exclude_service_codes,
+    }
     assigned = segmenter.assign(X)
     segments = pd.concat([table.table.reset_index(drop=True), assigned.reset_index(drop=True)],
                          axis=1)
@@ -382,7 +388,7 @@ def fit_and_write(
         "parameters": {
             "features": list(table.features), "k": k, "k_range": list(k_range),
             "scale": scale, "gmm_criterion": gmm_criterion, "n_bootstrap": n_bootstrap,
-            "seed": seed,
+            "seed": seed, "exclude_service_codes": exclude_service_codes,
         },
         "audit": table.audit.to_dict(),
         "features": list(table.features),

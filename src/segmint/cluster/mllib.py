@@ -7,16 +7,16 @@ default). Above that, :func:`segment` does the same steps in Spark, with the sam
 1. Transform: ``log1p`` then standard scaling (``scale="log-standard"``; also ``"standard"``,
    ``"robust"`` with approximate quartiles, ``"none"``), its parameters computed in one pass.
 2. KMeans sweep over ``k_range``: MLlib ``KMeans`` (k-means|| initialisation, the best of
-   :data:`KMEANS_STARTS` starts per k) and its training cost as the WCSS (at k=1 the total sum of squares); silhouette,
-   Calinski-Harabasz and Davies-Bouldin on a seeded sample of at most
+   :data:`KMEANS_STARTS` starts per k) and its training cost as the WCSS (at k=1 the total sum
+   of squares); silhouette, Calinski-Harabasz and Davies-Bouldin on a seeded sample of at most
    :data:`segmint.cluster.kmeans.SILHOUETTE_SAMPLE` customers; then the same knee
    (:func:`segmint.cluster.knee.find_knee`) and the same choice
    (:func:`segmint.cluster.kmeans.choose_k`).
 3. Gaussian mixture grid: MLlib ``GaussianMixture`` (full covariance, the only kind MLlib
-   fits; the best of :data:`GMM_STARTS` starts) on the counts dequantised with ``U(0, 1)`` jitter, BIC and AIC from the training
-   log-likelihood and the number of parameters, chosen by
-   :func:`segmint.cluster.gmm.choose` (the evidence rule). Customers are assigned at the centre
-   of their dequantisation cell, as locally.
+   fits; the best of :data:`GMM_STARTS` starts) on the counts dequantised with ``U(0, 1)``
+   jitter, BIC and AIC from the training log-likelihood and the number of parameters, chosen
+   by :func:`segmint.cluster.gmm.choose` (the evidence rule). Customers are assigned at the
+   centre of their dequantisation cell, as locally.
 4. Segments numbered in the stable order of :func:`segmint.cluster.profile.stable_order`,
    profiles computed in Spark (medians approximate, relative error 1e-4) and named by
    :func:`segmint.cluster.profile.name_segments`; the agreement (adjusted Rand index) from the

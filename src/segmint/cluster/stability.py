@@ -79,6 +79,7 @@ def _one_resample(
     n_segments: int,
     seed: np.random.SeedSequence,
 ) -> tuple[float, np.ndarray, list[str]]:
+    """Refit on one resample; return (ARI, Jaccard per segment, convergence messages)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, X_fit.shape[0], size=X_fit.shape[0])
     model = clone(estimator)

@@ -161,8 +161,11 @@ def _phrases(
 ) -> list[str]:
     parts: list[str] = []
     if "n_products" in features:
-        parts.append(_BUYERS[_level(_ratio(row, "n_products", overall_median)) + 1])
-    if "n_canceled_orders" in features:
+        if row["n_products_median"] == 0:
+            parts.append("cancellers with few or no purchases")
+        else:
+            parts.append(_BUYERS[_level(_ratio(row, "n_products", overall_median)) + 1])
+    if "n_canceled_orders" in features and row.get("n_products_median", 1) != 0:
         if row["n_canceled_orders_mean"] == 0:
             parts.append("no cancellations")
         elif (

@@ -83,7 +83,7 @@ def timed(cmd: list[str]) -> dict[str, Any]:
     )
     sampler = TreeSampler(proc.pid)
     sampler.start()
-    out, err = proc.communicate()
+    _, err = proc.communicate()
     sampler.done.set()
     sampler.join()
     wall = time.perf_counter() - start
@@ -115,18 +115,33 @@ def main(argv: list[str] | None = None) -> int:
     segmint = [sys.executable, "-m", "segmint.cli"]
     args.workdir.mkdir(parents=True, exist_ok=True)
     log = args.workdir / f"synth_{args.rows}_seed{args.seed}.{args.format}"
-    results: dict[str, Any] = {"rows": args.rows, "format": args.format, "cores": args.cores,
-                               "machine_cores": os.cpu_count()}
+    results: dict[str, Any] = {
+        "rows": args.rows,
+        "format": args.format,
+        "cores": args.cores,
+        "machine_cores": os.cpu_count(),
+    }
     if not log.exists():
         print(f"generating {log} ...", flush=True)
-        results["synth"] = timed([*segmint, "synth", "-o", str(log), "--rows", str(args.rows),
-                                  "--seed", str(args.seed)])
+        results["synth"] = timed(
+            [*segmint, "synth", "-o", str(log), "--rows", str(args.rows), "--seed", str(args.seed)]
+        )
     results["log_bytes"] = log.stat().st_size
     outputs = {}
     for engine in args.engines:
         out = args.workdir / f"customers_{engine}_{args.rows}.parquet"
-        cmd = [*segmint, "features", str(log), "-o", str(out), "--features", "all", "-q",
-               "--engine", engine]
+        cmd = [
+            *segmint,
+            "features",
+            str(log),
+            "-o",
+            str(out),
+            "--features",
+            "all",
+            "-q",
+            "--engine",
+            engine,
+        ]
         if engine == "spark":
             cmd += ["--spark-master", f"local[{args.cores}]"]
         else:
@@ -150,9 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: |")
     for engine in args.engines:
         r = results[engine]
-        print(f"| {engine} | {r['wall_s']} | {r['time_v_max_rss_mib']} | {r['tree_peak_rss_mib']} |")
+        print(
+            f"| {engine} | {r['wall_s']} | {r['time_v_max_rss_mib']} | {r['tree_peak_rss_mib']} |"
+        )
     if "customers" in results:
-        print(f"\n{results['customers']:,} customers; tables identical: {results['tables_identical']}")
+        print(
+            f"\n{results['customers']:,} customers; tables identical: {results['tables_identical']}"
+        )
     return 0
 
 

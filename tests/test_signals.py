@@ -212,21 +212,28 @@ def test_signal_while_clustering(
 ) -> None:
     run = start([str(big_log[0]), "-o", str(tmp_path / "result"), "--threads", threads])
     run.wait_for_line("clustering")
-    if threads != "1":  # wait for the joblib workers, so that they must be cleaned up too
-        run.wait_until(
-            lambda: any(b"loky" in _cmdline(p) for p in _descendants(run.proc.pid)),
-            "joblib workers",
-        )
+    if threads != "1":  # the joblib workers must be stopped and cleaned up too
+        run.wait_until(lambda: _workers_busy(run.proc.pid), "joblib workers at work")
     time.sleep(0.5)
     code, stderr, processes = run.signal(signum, group=group)
     _check_after(code, stderr, processes, signum, tmp_path, ["tmpdir"], big_log)
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+def _workers_busy(pid: int) -> bool:
+    """True once joblib's (loky) workers exist and all have loaded scikit-learn for a task.
+
+    Ctrl-C while a worker is still starting up (importing joblib, within about a second of
+    its start) makes that worker print a KeyboardInterrupt traceback of its own: a known
+    limitation of joblib's process workers (see tests/README.md), so the test waits past it.
+    """
+    workers = []
+    for child in _descendants(pid):
+        try:
+            if b"LokyProcess" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(Path(f"/proc/{child}/maps").read_text())
+        except OSError:
+            return False
+    return bool(workers) and all("sklearn" in maps for maps in workers)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pytest
+
 from conftest import EXPECTED, EXPECTED_AUDIT, require
 
 
@@ -208,8 +209,7 @@ def local_run(synthetic_log: tuple[Path, pd.Series]) -> object:
     from segmint.pipeline import run
     from segmint.synth import PLANTED_TYPES
 
-    return run(synthetic_log[0], k=len(PLANTED_TYPES), k_range=K_RANGE, n_bootstrap=0,
-               report=False)
+    return run(synthetic_log[0], k=len(PLANTED_TYPES), k_range=K_RANGE, n_bootstrap=0, report=False)
 
 
 def test_run_on_spark_collects_the_table_and_clusters_as_locally(
@@ -218,15 +218,23 @@ def test_run_on_spark_collects_the_table_and_clusters_as_locally(
     from segmint.pipeline import run
 
     params = local_run.metrics["parameters"]  # type: ignore[attr-defined]
-    result = run(synthetic_log[0], engine="spark", k=params["k"], k_range=K_RANGE,
-                 n_bootstrap=0, report=False)
+    result = run(
+        synthetic_log[0],
+        engine="spark",
+        k=params["k"],
+        k_range=K_RANGE,
+        n_bootstrap=0,
+        report=False,
+    )
     pd.testing.assert_frame_equal(result.segments, local_run.segments)  # type: ignore[attr-defined]
     assert result.metrics["input"]["engine"] == "spark"
     assert result.metrics["audit"] == local_run.metrics["audit"]  # type: ignore[attr-defined]
 
 
 def test_run_above_the_collect_limit_uses_mllib(
-    spark: SparkSession, synthetic_log: tuple[Path, pd.Series], local_run: object,
+    spark: SparkSession,
+    synthetic_log: tuple[Path, pd.Series],
+    local_run: object,
     tmp_path: Path,
 ) -> None:
     from sklearn.metrics import adjusted_rand_score
@@ -236,8 +244,16 @@ def test_run_above_the_collect_limit_uses_mllib(
 
     log, truth = synthetic_log
     k = local_run.metrics["parameters"]["k"]  # type: ignore[attr-defined]
-    result = run(log, tmp_path / "out", engine="spark", spark_collect_limit=100, k=k,
-                 k_range=K_RANGE, n_bootstrap=0, report=True)
+    result = run(
+        log,
+        tmp_path / "out",
+        engine="spark",
+        spark_collect_limit=100,
+        k=k,
+        k_range=K_RANGE,
+        n_bootstrap=0,
+        report=True,
+    )
     out = tmp_path / "out"
     every = pd.read_parquet(out / "segments.parquet").sort_values("customer_id", ignore_index=True)
     local = local_run.segments  # type: ignore[attr-defined]

@@ -7,15 +7,13 @@ leaves partial outputs (the API writes atomically).
 
 from __future__ import annotations
 
-import _thread
-import contextlib
 import functools
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -48,41 +46,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def _on_sigint(signum: int, frame: object) -> None:
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _signalled["signal"] = signum
     signal.default_int_handler(signum, frame)
-
-
-@contextlib.contextmanager
-def _sigint_spares_workers() -> Iterator[None]:
-    """Ctrl-C reaches this process only, not the worker processes started meanwhile.
-
-    A terminal sends Ctrl-C to every process of the group; joblib's workers that are still
-    starting would each print a ``KeyboardInterrupt`` traceback. So SIGINT is blocked in this
-    thread (processes started meanwhile inherit the blocked signal) and a helper thread takes
-    it and interrupts the main thread, which stops the workers itself.
-    """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "pthread_sigmask"
-    ):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    done = threading.Event()
-
-    def forward() -> None:
-        while not done.is_set():
-            if signal.sigtimedwait({signal.SIGINT}, 0.1) is not None:
-                _thread.interrupt_main(signal.SIGINT)
-
-    helper = threading.Thread(target=forward, name="segmint-sigint", daemon=True)
-    helper.start()
-    try:
-        yield
-    finally:
-        done.set()
-        helper.join()
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _err(message: str) -> None:
@@ -242,9 +208,7 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
     from segmint.pipeline import run as run_pipeline
 
     progress = Progress(quiet)
-    workers = (options.get("threads") or 1) > 1 and options.get("engine") != "spark"
-    with _sigint_spares_workers() if workers else contextlib.nullcontext():
-        result = run_pipeline(inputs, outdir, progress=progress, **options)
+    result = run_pipeline(inputs, outdir, progress=progress, **options)
     for note in result.features.notes:
         _err(f"note: {note}")
     for warning in result.warnings:

@@ -93,7 +93,10 @@ def customer_features(
     source = Source(paths=[], format="table", table_name=view, name="the Spark DataFrame")
     try:
         prepare(
-            engine, source, features=names, columns=columns,
+            engine,
+            source,
+            features=names,
+            columns=columns,
             exclude_service_codes=exclude_service_codes,
         )
         table = engine.sql(feature_sql(names))

@@ -254,6 +254,16 @@ def _is_local(master: str) -> bool:
     return master == "local" or master.startswith("local[")
 
 
+def _local_cores(master: str) -> int:
+    """Cores of a ``local``, ``local[N]``, ``local[*]`` or ``local[N, F]`` master."""
+    match = re.match(r"local\[(\d+|\*)", master)
+    if match is None:
+        return 1
+    if match.group(1) == "*":
+        return os.cpu_count() or 1
+    return int(match.group(1))
+
+
 class SparkEngine:
     """Run segmint's SQL on Spark SQL (local mode or a cluster).
 
@@ -314,18 +324,28 @@ class SparkEngine:
 
         from segmint.engines.duckdb import default_memory_limit
 
-        master = master or (f"local[{int(threads)}]" if threads else DEFAULT_MASTER)
+        # Under spark-submit (or the pyspark shell) the launcher already chose the master and
+        # started the driver JVM: keep its choice unless --spark-master says otherwise.
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+        if master is None and not submitted:
+            master = f"local[{int(threads)}]" if threads else DEFAULT_MASTER
         builder = (
-            SparkSession.builder.master(master)
-            .appName("segmint")
+            SparkSession.builder.appName("segmint")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            # The cleaned lines are cached; without this, every query over them keeps the
+            # cache's partitioning (spark.sql.shuffle.partitions tasks) even for a small log.
+            .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
         )
-        if _is_local(master):
-            # In local mode the driver JVM does all the work: give it DuckDB's share of RAM.
+        if master is not None:
+            builder = builder.master(master)
+        if master is not None and _is_local(master):
+            # In local mode the driver JVM does all the work: give it DuckDB's share of RAM,
+            # and a few shuffle partitions per core rather than 200 (adaptive execution still
+            # splits skewed ones).
             builder = builder.config(
                 "spark.driver.memory", spark_size(memory_limit or default_memory_limit())
-            )
+            ).config("spark.sql.shuffle.partitions", str(4 * _local_cores(master)))
         elif memory_limit:
             builder = builder.config("spark.executor.memory", spark_size(memory_limit))
         if temp_directory:
@@ -334,7 +354,8 @@ class SparkEngine:
             spark = builder.getOrCreate()
         except Exception as exc:
             raise SegmintError(
-                f"cannot start Spark with master {master} ({_first_line(exc)}); check "
+                f"cannot start Spark (master {master or 'from spark-submit'}: "
+                f"{_first_line(exc)}); check "
                 "--spark-master and that Java 17 or later is installed (java -version)"
             ) from None
         spark.sparkContext.setLogLevel("ERROR")

@@ -19,7 +19,8 @@ from segmint.errors import SegmintError
 if TYPE_CHECKING:
     from segmint.features import FeatureTable, customer_features
     from segmint.loading import load
-    from segmint.model import Segmenter, load_model
+    from segmint.model import Segmenter
+    from segmint.model import load as load_model
     from segmint.pipeline import RunResult, run
     from segmint.predict import score
 

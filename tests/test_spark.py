@@ -12,7 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,12 +39,14 @@ if (_reason := _missing()) is not None:
 from segmint.engines.duckdb import DuckDBEngine  # noqa: E402
 from segmint.engines.spark import SparkEngine, java_date_pattern, spark_size, translate  # noqa: E402
 from segmint.errors import SegmintError  # noqa: E402
-from segmint.features import compute  # noqa: E402
+from segmint.features import FeatureTable, compute  # noqa: E402
 from segmint.loading import CatalogTable, resolve_source  # noqa: E402
 from segmint.schema import FEATURE_COLUMNS  # noqa: E402
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from segmint.pipeline import RunResult
 
 pytestmark = [
     pytest.mark.spark,
@@ -79,15 +81,23 @@ def spark() -> Iterator[SparkSession]:
     session.stop()
 
 
-def _both(inputs: object, **options: object) -> tuple[object, object]:
-    """The FeatureTable of the DuckDB engine and of the (shared-session) Spark engine."""
-    local = compute(DuckDBEngine(threads=2), inputs, **options)  # type: ignore[arg-type]
+def _spark(inputs: Any, **options: Any) -> FeatureTable:
+    """The FeatureTable of the Spark engine on the shared session."""
     engine = SparkEngine()
     try:
-        distributed = compute(engine, inputs, **options)  # type: ignore[arg-type]
+        return compute(engine, inputs, **options)
     finally:
         engine.close()
-    return local, distributed
+
+
+def _both(inputs: Any, **options: Any) -> tuple[FeatureTable, FeatureTable]:
+    """The FeatureTable of the DuckDB engine and of the Spark engine."""
+    engine = DuckDBEngine(threads=2)
+    try:
+        local = compute(engine, inputs, **options)
+    finally:
+        engine.close()
+    return local, _spark(inputs, **options)
 
 
 # --------------------------------------------------------------- translation (no session)
@@ -112,17 +122,17 @@ def test_translation_rewrites() -> None:
 # --------------------------------------------------------------- same table as DuckDB
 def test_hand_written_log_equals_duckdb(spark: SparkSession, log_csv: Path) -> None:
     local, distributed = _both(log_csv, features=FEATURE_COLUMNS)
-    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)  # type: ignore[attr-defined]
-    pd.testing.assert_frame_equal(distributed.table, EXPECTED, check_dtype=False, atol=1e-12)  # type: ignore[attr-defined]
-    assert distributed.audit.to_dict() == EXPECTED_AUDIT == local.audit.to_dict()  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)
+    pd.testing.assert_frame_equal(distributed.table, EXPECTED, check_dtype=False, atol=1e-12)
+    assert distributed.audit.to_dict() == EXPECTED_AUDIT == local.audit.to_dict()
     assert not [t for t in spark.catalog.listTables() if t.name.startswith("segmint_")]
 
 
 def test_real_file_equals_duckdb(spark: SparkSession, real_log: Path) -> None:
     local, distributed = _both(real_log, features=FEATURE_COLUMNS)
-    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)  # type: ignore[attr-defined]
-    assert distributed.audit == local.audit  # type: ignore[attr-defined]
-    assert distributed.audit.customers == 1_749  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)
+    assert distributed.audit == local.audit
+    assert distributed.audit.customers == 1_749
 
 
 def test_synthetic_parquet_log_equals_duckdb(spark: SparkSession, tmp_path: Path) -> None:
@@ -131,9 +141,9 @@ def test_synthetic_parquet_log_equals_duckdb(spark: SparkSession, tmp_path: Path
     # Parquet keeps typed columns (timestamp, bigint, double): the typed branches of the SQL.
     log, _ = write(tmp_path / "log.parquet", 30_000, seed=3)
     local, distributed = _both(log, features=FEATURE_COLUMNS, exclude_service_codes=True)
-    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)  # type: ignore[attr-defined]
-    assert distributed.audit == local.audit  # type: ignore[attr-defined]
-    assert distributed.audit.rows_excluded > 0  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)
+    assert distributed.audit == local.audit
+    assert distributed.audit.rows_excluded > 0
 
 
 def test_uri_passes_through_and_catalog_table(
@@ -150,11 +160,7 @@ def test_uri_passes_through_and_catalog_table(
         resolve_source(uri)
     with pytest.raises(SegmintError, match="add --engine spark"):
         resolve_source(CatalogTable("orders"))
-    engine = SparkEngine()
-    try:
-        table = compute(engine, uri, features=FEATURE_COLUMNS).table
-    finally:
-        engine.close()
+    table = _spark(uri, features=FEATURE_COLUMNS).table
     pd.testing.assert_frame_equal(table, EXPECTED, check_dtype=False, atol=1e-12)
 
     spark.read.csv(str(log_csv), header=True).createOrReplaceTempView("orders")
@@ -166,6 +172,17 @@ def test_uri_passes_through_and_catalog_table(
     got = pd.read_csv(out, dtype={"customer_id": str})
     pd.testing.assert_frame_equal(got, EXPECTED[list(got.columns)], check_dtype=False)
     assert spark.catalog.tableExists("orders")  # the caller's view is left alone
+
+
+def test_pandas_input_and_read_errors(
+    spark: SparkSession, transactions: pd.DataFrame, tmp_path: Path
+) -> None:
+    table = _spark(transactions, features=FEATURE_COLUMNS).table
+    pd.testing.assert_frame_equal(table, EXPECTED, check_dtype=False, atol=1e-12)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("InvoiceNo,StockCode,Quantity,CustomerID\n1,A,2,12345.0\n2,B,3\n")
+    with pytest.raises(SegmintError, match=r"ragged\.csv has rows with a different number"):
+        _spark(ragged)
 
 
 # --------------------------------------------------------------- Spark DataFrame entry
@@ -204,7 +221,7 @@ def synthetic_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Se
 
 
 @pytest.fixture(scope="module")
-def local_run(synthetic_log: tuple[Path, pd.Series]) -> object:
+def local_run(synthetic_log: tuple[Path, pd.Series]) -> RunResult:
     """The whole pipeline on DuckDB and scikit-learn, at the planted number of segments."""
     from segmint.pipeline import run
     from segmint.synth import PLANTED_TYPES
@@ -213,11 +230,11 @@ def local_run(synthetic_log: tuple[Path, pd.Series]) -> object:
 
 
 def test_run_on_spark_collects_the_table_and_clusters_as_locally(
-    spark: SparkSession, synthetic_log: tuple[Path, pd.Series], local_run: object
+    spark: SparkSession, synthetic_log: tuple[Path, pd.Series], local_run: RunResult
 ) -> None:
     from segmint.pipeline import run
 
-    params = local_run.metrics["parameters"]  # type: ignore[attr-defined]
+    params = local_run.metrics["parameters"]
     result = run(
         synthetic_log[0],
         engine="spark",
@@ -226,15 +243,15 @@ def test_run_on_spark_collects_the_table_and_clusters_as_locally(
         n_bootstrap=0,
         report=False,
     )
-    pd.testing.assert_frame_equal(result.segments, local_run.segments)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(result.segments, local_run.segments)
     assert result.metrics["input"]["engine"] == "spark"
-    assert result.metrics["audit"] == local_run.metrics["audit"]  # type: ignore[attr-defined]
+    assert result.metrics["audit"] == local_run.metrics["audit"]
 
 
 def test_run_above_the_collect_limit_uses_mllib(
     spark: SparkSession,
     synthetic_log: tuple[Path, pd.Series],
-    local_run: object,
+    local_run: RunResult,
     tmp_path: Path,
 ) -> None:
     from sklearn.metrics import adjusted_rand_score
@@ -243,7 +260,7 @@ def test_run_above_the_collect_limit_uses_mllib(
     from segmint.pipeline import run
 
     log, truth = synthetic_log
-    k = local_run.metrics["parameters"]["k"]  # type: ignore[attr-defined]
+    k = local_run.metrics["parameters"]["k"]
     result = run(
         log,
         tmp_path / "out",
@@ -256,7 +273,7 @@ def test_run_above_the_collect_limit_uses_mllib(
     )
     out = tmp_path / "out"
     every = pd.read_parquet(out / "segments.parquet").sort_values("customer_id", ignore_index=True)
-    local = local_run.segments  # type: ignore[attr-defined]
+    local = local_run.segments
     assert every["customer_id"].tolist() == local["customer_id"].tolist()
     planted = truth.loc[every["customer_id"]].to_numpy()
     # the planted types are recovered, and KMeans agrees with the local (scikit-learn) path

@@ -143,7 +143,8 @@ class Source:
             )
         if "parquet" in lower and "invalid" in lower:
             return SegmintError(f"{self.label} is not a valid Parquet file ({first})")
-        if "expected" in lower and "columns" in lower or "too many columns" in lower:
+        if ("expected" in lower and "columns" in lower or "too many columns" in lower
+                or "malformed records" in lower):  # DuckDB, Spark (FAILFAST)
             line = _line_number(text)
             where = f" at line {line}" if line else ""
             return SegmintError(

@@ -271,8 +271,9 @@ class SparkEngine:
     ----------
     master : str, optional
         Spark master URL, e.g. ``"spark://host:7077"`` or ``"yarn"``; default ``local[*]``, or
-        ``local[threads]`` when ``threads`` is given. Ignored when a session is already running
-        (``spark-submit``, a notebook, a test fixture): the engine then uses that session.
+        ``local[threads]`` when ``threads`` is given, or under ``spark-submit`` the master it
+        was given. Ignored when a session is already active (a notebook, a job that built its
+        session, a test fixture): the engine then uses that session as it is.
     memory_limit : str, optional
         Memory for the JVM that does the work: the driver in local mode (default 60 % of RAM,
         as for DuckDB), the executors on a cluster (default: the cluster's setting).
@@ -310,6 +311,7 @@ class SparkEngine:
                 master, memory_limit, threads, temp_directory
             )
         self.prefix = f"segmint_{uuid.uuid4().hex[:8]}"
+        self.source: Source | None = None
         self.views: dict[str, str] = {}
         self.cached: dict[str, DataFrame] = {}
 
@@ -435,6 +437,7 @@ class SparkEngine:
         except Exception as exc:
             raise source.read_error(_Message(exc)) from None
         frame.createOrReplaceTempView(self.view(view))
+        self.source = source
         return described
 
     def materialize(self, name: str, query: str) -> None:
@@ -458,8 +461,23 @@ class SparkEngine:
 
     def fetch(self, sql: str) -> pa.Table:
         """Run a query and return an Arrow table (collected to the driver)."""
-        with quiet_pyspark():
+        with quiet_pyspark(), self._reading():
             return self.sql(sql).toArrow()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Report a failure while Spark reads the input (a malformed CSV row, a vanished file)
+        as the input's error; an analysis error is a bug in the SQL and propagates."""
+        from pyspark.errors import AnalysisException
+
+        try:
+            yield
+        except AnalysisException:
+            raise
+        except Exception as exc:
+            if self.source is None:
+                raise
+            raise self.source.read_error(_Message(exc)) from None
 
     def close(self) -> None:
         """Drop this engine's views and cached rows; stop the session if the engine started it."""
@@ -489,4 +507,12 @@ class _Message(Exception):
     def __init__(self, exc: BaseException) -> None:
         message: Callable[[], Any] | None = getattr(exc, "getMessage", None)
         text = str(message()) if callable(message) else str(exc)
-        super().__init__(os.linesep.join(line for line in text.splitlines() if line.strip()))
+        # "Job aborted due to stage failure: ... SparkException: [ERROR_CLASS] what happened":
+        # lead with the error class and its message.
+        found = _ERROR_CLASS.search(text)
+        first = found.group(0) if found else ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        super().__init__("\n".join([first, *lines] if first else lines))
+
+
+_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z_.]+\][^\n]*")

@@ -12,8 +12,14 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_LOG = DATA / "online_retail_2010-12_to_2011-02.csv"
 
 UCI_COLUMNS = [
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
-    "CustomerID", "Country",
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
 ]
 
 # fmt: off

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import EXPECTED, EXPECTED_AUDIT
 
+from conftest import EXPECTED, EXPECTED_AUDIT
 from segmint.errors import SegmintError
 from segmint.features import customer_features, parse_features
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import EXPECTED
 
+from conftest import EXPECTED
 from segmint.errors import SegmintError
 from segmint.features import customer_features
 from segmint.loading import load, resolve_source
@@ -36,7 +36,8 @@ def _forms(tmp_path: Path, frame: pd.DataFrame) -> dict[str, list[Path]]:
     p = tmp_path / "us_dates.csv"
     us = frame.copy()
     us["InvoiceDate"] = pd.to_datetime(us["InvoiceDate"]).map(
-        lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}")
+        lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}"
+    )
     us.to_csv(p, index=False)
     forms["us dates"] = [p]
     p = tmp_path / "retail_ii.csv"
@@ -95,8 +96,16 @@ def test_sniffing(tmp_path: Path, transactions: pd.DataFrame) -> None:
 
 def test_load_returns_canonical_rows(log_csv: Path) -> None:
     frame = load(log_csv)
-    assert list(frame.columns[:8]) == ["invoice", "stock_code", "description", "quantity",
-                                       "invoice_date", "unit_price", "customer_id", "country"]
+    assert list(frame.columns[:8]) == [
+        "invoice",
+        "stock_code",
+        "description",
+        "quantity",
+        "invoice_date",
+        "unit_price",
+        "customer_id",
+        "country",
+    ]
     assert len(frame) == 14
     assert frame["customer_id"].iloc[0] == "12345"
     assert frame["is_cancel"].sum() == 4

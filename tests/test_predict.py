@@ -19,9 +19,24 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("predict")
     log, _ = write(folder / "log.csv", 30_000, seed=3)
     out = folder / "out"
-    result = runner.invoke(app, ["run", str(log), "-o", str(out), "--bootstrap", "2",
-                                 "--k-range", "1..6", "--no-report", "-q",
-                                 "--exclude-service-codes", "--features", "n_orders"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(log),
+            "-o",
+            str(out),
+            "--bootstrap",
+            "2",
+            "--k-range",
+            "1..6",
+            "--no-report",
+            "-q",
+            "--exclude-service-codes",
+            "--features",
+            "n_orders",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return log, out
 
@@ -31,8 +46,10 @@ def test_predict_on_the_training_log_reproduces_the_segments(
 ) -> None:
     log, out = finished_run
     scored_path = tmp_path / "scored.csv"
-    result = runner.invoke(app, ["predict", str(log), "--model", str(out / "model.skops"),
-                                 "-o", str(scored_path), "-q"])
+    result = runner.invoke(
+        app,
+        ["predict", str(log), "--model", str(out / "model.skops"), "-o", str(scored_path), "-q"],
+    )
     assert result.exit_code == 0, result.output
     assert "outside the feature ranges" not in result.stderr
     scored = pd.read_csv(scored_path, dtype={"customer_id": str})
@@ -47,14 +64,28 @@ def test_predict_warns_about_customers_outside_the_training_ranges(
 ) -> None:
     _, out = finished_run
     log = tmp_path / "new.csv"
-    rows = [("900001", f"P{i}", "X", 1, "2011-01-01 10:00:00", 1.0, "99999.0", "UK")
-            for i in range(5000)]
-    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity",
-                                "InvoiceDate", "UnitPrice", "CustomerID", "Country"]).to_csv(
-        log, index=False)
+    rows = [
+        ("900001", f"P{i}", "X", 1, "2011-01-01 10:00:00", 1.0, "99999.0", "UK")
+        for i in range(5000)
+    ]
+    pd.DataFrame(
+        rows,
+        columns=[
+            "InvoiceNo",
+            "StockCode",
+            "Description",
+            "Quantity",
+            "InvoiceDate",
+            "UnitPrice",
+            "CustomerID",
+            "Country",
+        ],
+    ).to_csv(log, index=False)
     scored_path = tmp_path / "scored.csv"
-    result = runner.invoke(app, ["predict", str(log), "--model", str(out / "model.skops"),
-                                 "-o", str(scored_path), "-q"])
+    result = runner.invoke(
+        app,
+        ["predict", str(log), "--model", str(out / "model.skops"), "-o", str(scored_path), "-q"],
+    )
     assert result.exit_code == 0, result.output
     assert "1 of 1 customers lie outside the feature ranges" in result.stderr
     assert pd.read_csv(scored_path)["n_products"].tolist() == [5000]
@@ -63,8 +94,9 @@ def test_predict_warns_about_customers_outside_the_training_ranges(
 def test_predict_refuses_a_file_that_is_not_a_model(tmp_path: Path, log_csv: Path) -> None:
     fake = tmp_path / "model.skops"
     fake.write_bytes(b"not a zip")
-    result = runner.invoke(app, ["predict", str(log_csv), "--model", str(fake),
-                                 "-o", str(tmp_path / "s.csv"), "-q"])
+    result = runner.invoke(
+        app, ["predict", str(log_csv), "--model", str(fake), "-o", str(tmp_path / "s.csv"), "-q"]
+    )
     assert result.exit_code == 2
     assert "model.skops" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "s.csv").exists()

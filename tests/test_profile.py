@@ -118,9 +118,7 @@ def test_empty_segment_name() -> None:
 
 
 def test_customers_who_mostly_only_cancel_are_named_so() -> None:
-    X = pd.DataFrame(
-        {"n_products": [0, 0, 1, 20, 30, 25], "n_canceled_orders": [1, 2, 1, 0, 0, 1]}
-    )
+    X = pd.DataFrame({"n_products": [0, 0, 1, 20, 30, 25], "n_canceled_orders": [1, 2, 1, 0, 0, 1]})
     labels = np.array([0, 0, 0, 1, 1, 1])
     table = profile_table(X, labels, 2, "kmeans")
     names = name_segments(table, FEATURES, X.median().to_dict())

@@ -138,20 +138,73 @@ def _print_audit(audit: dict[str, int], quiet: bool) -> None:
     Console(stderr=quiet, quiet=quiet).print(table)
 
 
-Inputs = Annotated[list[str], typer.Argument(help="Transaction files or globs (CSV, Parquet, Excel).", show_default=False)]
-ColumnOpt = Annotated[list[str] | None, typer.Option("--column", "-c", help="Map a column: canonical=TheirName (repeatable).")]
-FeaturesOpt = Annotated[str | None, typer.Option("--features", help="Extra features, comma-separated: n_orders, recency_days, monetary, cancel_rate, or all.")]
-ExcludeOpt = Annotated[bool, typer.Option("--exclude-service-codes", help="Drop service-code lines (POST, M, ...) and lines with price <= 0.")]
-EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Force the CSV encoding: utf-8 or latin-1 (sniffed by default).")]
+Inputs = Annotated[
+    list[str],
+    typer.Argument(help="Transaction files or globs (CSV, Parquet, Excel).", show_default=False),
+]
+ColumnOpt = Annotated[
+    list[str] | None,
+    typer.Option("--column", "-c", help="Map a column: canonical=TheirName (repeatable)."),
+]
+FeaturesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--features",
+        help="Extra features, comma-separated: n_orders, recency_days, monetary, "
+        "cancel_rate, or all.",
+    ),
+]
+ExcludeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-service-codes",
+        help="Drop service-code lines (POST, M, ...) and lines with price <= 0.",
+    ),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding", help="Force the CSV encoding: utf-8 or latin-1 (sniffed by default)."
+    ),
+]
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (embedded, default) or spark.")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, help="Worker threads (default: all cores).")]
-MemoryOpt = Annotated[str | None, typer.Option("--memory-limit", help="Engine memory before spilling, e.g. 2GB (default: 60% of RAM).")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", min=1, help="Worker threads (default: all cores).")
+]
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit", help="Engine memory before spilling, e.g. 2GB (default: 60% of RAM)."
+    ),
+]
 TempOpt = Annotated[str | None, typer.Option("--temp-dir", help="Where the engine spills to disk.")]
-MasterOpt = Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")]
+MasterOpt = Annotated[
+    str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
-LogInputs = Annotated[list[str] | None, typer.Argument(help="Transaction files or globs (CSV, Parquet, Excel; with --engine spark also hdfs://, s3a:// URIs).", show_default=False)]
-TableOpt = Annotated[str | None, typer.Option("--table", help="Read a table of the Spark session's catalog instead of files (--engine spark).")]
-CollectOpt = Annotated[int, typer.Option("--spark-collect-limit", min=0, help="--engine spark: cluster locally up to this many customers, with Spark MLlib above.")]
+LogInputs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Transaction files or globs (CSV, Parquet, Excel; with --engine spark also "
+        "hdfs://, s3a:// URIs).",
+        show_default=False,
+    ),
+]
+TableOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--table",
+        help="Read a table of the Spark session's catalog instead of files (--engine spark).",
+    ),
+]
+CollectOpt = Annotated[
+    int,
+    typer.Option(
+        "--spark-collect-limit",
+        min=0,
+        help="--engine spark: cluster locally up to this many customers, with Spark MLlib above.",
+    ),
+]
 
 
 def _inputs(paths: list[str] | None, table: str | None) -> Any:
@@ -163,14 +216,18 @@ def _inputs(paths: list[str] | None, table: str | None) -> Any:
     if table:
         return CatalogTable(table)
     if not paths:
-        raise SegmintError("no input given; pass transaction files (or --table NAME with --engine spark)")
+        raise SegmintError(
+            "no input given; pass transaction files (or --table NAME with --engine spark)"
+        )
     return paths
 
 
 @app.command()
 @handled
 def features(
-    output: Annotated[Path, typer.Option("--output", "-o", help="customers.csv or customers.parquet")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="customers.csv or customers.parquet")
+    ],
     inputs: LogInputs = None,
     column: ColumnOpt = None,
     features: FeaturesOpt = None,
@@ -192,9 +249,15 @@ def features(
     progress = Progress(quiet)
     progress("reading, cleaning and aggregating")
     result = customer_features(
-        _inputs(inputs, table), features=features, columns=_mapping(column),
-        exclude_service_codes=exclude_service_codes, encoding=encoding, engine=engine,
-        threads=threads, memory_limit=memory_limit, temp_directory=temp_dir,
+        _inputs(inputs, table),
+        features=features,
+        columns=_mapping(column),
+        exclude_service_codes=exclude_service_codes,
+        encoding=encoding,
+        engine=engine,
+        threads=threads,
+        memory_limit=memory_limit,
+        temp_directory=temp_dir,
         spark_master=spark_master,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
@@ -217,8 +280,13 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
     if not quiet:
         km, gm = result.metrics["kmeans"], result.metrics["gmm"]
         print(f"KMeans: {km['k']} segments ({km['reason']})")
-        print(f"Gaussian mixture: {gm['n_components']} components, {gm['covariance_type']} ({gm['reason']})")
-        print(f"wrote {outdir}/ (report.html, segments.csv, profiles.csv, metrics.json, model.skops)")
+        print(
+            f"Gaussian mixture: {gm['n_components']} components, "
+            f"{gm['covariance_type']} ({gm['reason']})"
+        )
+        print(
+            f"wrote {outdir}/ (report.html, segments.csv, profiles.csv, metrics.json, model.skops)"
+        )
 
 
 @app.command()
@@ -230,14 +298,32 @@ def run(
     features: FeaturesOpt = None,
     exclude_service_codes: ExcludeOpt = False,
     encoding: EncodingOpt = None,
-    k: Annotated[int | None, typer.Option("--k", help="Number of KMeans segments (default: the knee of the WCSS curve).")] = None,
-    k_range: Annotated[str, typer.Option("--k-range", help="Range searched for k and for mixture components, LOW..HIGH.")] = "1..10",
-    scale: Annotated[str, typer.Option("--scale", help="log-standard, standard, robust or none.")] = "log-standard",
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "--k", help="Number of KMeans segments (default: the knee of the WCSS curve)."
+        ),
+    ] = None,
+    k_range: Annotated[
+        str,
+        typer.Option(
+            "--k-range", help="Range searched for k and for mixture components, LOW..HIGH."
+        ),
+    ] = "1..10",
+    scale: Annotated[
+        str, typer.Option("--scale", help="log-standard, standard, robust or none.")
+    ] = "log-standard",
     gmm_criterion: Annotated[str, typer.Option("--gmm-criterion", help="bic or aic.")] = "bic",
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for stability.")] = 20,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for stability.")
+    ] = 20,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for every random step.")] = 0,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Skip plots and report.html.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Skip plots and report.html.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing output folder.")
+    ] = False,
     engine: EngineOpt = "duckdb",
     threads: ThreadsOpt = None,
     memory_limit: MemoryOpt = None,
@@ -249,22 +335,41 @@ def run(
 ) -> None:
     """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
     _run(
-        _inputs(inputs, table), outdir, quiet, features=features, columns=_mapping(column),
-        exclude_service_codes=exclude_service_codes, encoding=encoding, k=k,
-        k_range=_k_range(k_range), scale=scale, gmm_criterion=gmm_criterion,
-        n_bootstrap=bootstrap, seed=seed, report=not no_report, force=force, engine=engine,
-        threads=threads, memory_limit=memory_limit, temp_directory=temp_dir,
-        spark_master=spark_master, spark_collect_limit=spark_collect_limit,
+        _inputs(inputs, table),
+        outdir,
+        quiet,
+        features=features,
+        columns=_mapping(column),
+        exclude_service_codes=exclude_service_codes,
+        encoding=encoding,
+        k=k,
+        k_range=_k_range(k_range),
+        scale=scale,
+        gmm_criterion=gmm_criterion,
+        n_bootstrap=bootstrap,
+        seed=seed,
+        report=not no_report,
+        force=force,
+        engine=engine,
+        threads=threads,
+        memory_limit=memory_limit,
+        temp_directory=temp_dir,
+        spark_master=spark_master,
+        spark_collect_limit=spark_collect_limit,
     )
 
 
 @app.command()
 @handled
 def demo(
-    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder.")] = Path("demo-output"),
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder.")] = Path(
+        "demo-output"
+    ),
     rows: Annotated[int, typer.Option("--rows", min=1, help="Rows of synthetic log.")] = 200_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing output folder.")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Generate the built-in demo log and run the whole pipeline on it."""
@@ -286,7 +391,9 @@ def demo(
 def synth(
     output: Annotated[Path, typer.Option("--output", "-o", help="FILE.csv or FILE.parquet")],
     rows: Annotated[int, typer.Option("--rows", help="Number of rows.")],
-    customers: Annotated[int | None, typer.Option("--customers", help="Number of customers.")] = None,
+    customers: Annotated[
+        int | None, typer.Option("--customers", help="Number of customers.")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Write a synthetic log in the Online Retail layout, with planted customer types.
@@ -310,8 +417,8 @@ def predict(
     quiet: QuietOpt = False,
 ) -> None:
     """Score new customers with a saved model, without refitting."""
-    from segmint.predict import score
     from segmint.pipeline import _output_kind, atomic_file, write_table
+    from segmint.predict import score
 
     kind = _output_kind(output)
     progress = Progress(quiet)

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     from segmint.model import Segmenter
 
 __all__ = [
-    "RunResult", "atomic_file", "atomic_folder", "check_folder", "export_features", "run",
+    "RunResult",
+    "atomic_file",
+    "atomic_folder",
+    "check_folder",
+    "export_features",
+    "run",
     "write_table",
 ]
 
@@ -148,9 +153,7 @@ def export_features(result: FeatureTable, output: Path) -> None:
         os.replace(final, tmp)
 
 
-def check_options(
-    k: int | None, k_range: tuple[int, int], scale: str, gmm_criterion: str
-) -> None:
+def check_options(k: int | None, k_range: tuple[int, int], scale: str, gmm_criterion: str) -> None:
     """Fail before any work on a k, k range, scale or criterion that cannot be used."""
     from segmint.cluster.gmm import CRITERIA
     from segmint.cluster.transform import SCALES
@@ -181,8 +184,7 @@ def _check_customers(source: str, n: int, k: int | None, k_range: tuple[int, int
         )
     if k is not None and n < k:
         raise SegmintError(
-            f"{source} has {n} customers after cleaning, fewer than --k {k}; "
-            f"choose --k {n} or less"
+            f"{source} has {n} customers after cleaning, fewer than --k {k}; choose --k {n} or less"
         )
     if n < hi:
         raise SegmintError(
@@ -197,8 +199,17 @@ def versions() -> dict[str, str]:
 
     out = {"python": sys.version.split()[0]}
     for package in (
-        "segmint", "duckdb", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
-        "matplotlib", "seaborn", "skops", "kneed",
+        "segmint",
+        "duckdb",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scikit-learn",
+        "scipy",
+        "matplotlib",
+        "seaborn",
+        "skops",
+        "kneed",
     ):
         try:
             out[package] = version(package)
@@ -309,24 +320,47 @@ def run(
     if target is not None:
         check_folder(target, force=force)  # fail before any work
     eng = get_engine(
-        engine, threads=threads, memory_limit=memory_limit,
-        temp_directory=temp_directory, spark_master=spark_master,
+        engine,
+        threads=threads,
+        memory_limit=memory_limit,
+        temp_directory=temp_directory,
+        spark_master=spark_master,
     )
     try:
         progress("reading, cleaning and aggregating")
         source, audit = prepare(
-            eng, inputs, features=names, columns=columns,
-            exclude_service_codes=exclude_service_codes, encoding=encoding,
+            eng,
+            inputs,
+            features=names,
+            columns=columns,
+            exclude_service_codes=exclude_service_codes,
+            encoding=encoding,
         )
         if engine == "spark" and audit.customers > spark_collect_limit:
             from segmint.cluster.mllib import run_large
 
             return run_large(
-                eng, source, audit, names, target, k=k, k_range=k_range, scale=scale,
-                gmm_criterion=gmm_criterion, seed=seed, report=report, force=force,
-                progress=progress, parameters={
-                    "features": list(names), "k": k, "k_range": list(k_range), "scale": scale,
-                    "gmm_criterion": gmm_criterion, "n_bootstrap": 0, "seed": seed,
+                eng,
+                source,
+                audit,
+                names,
+                target,
+                k=k,
+                k_range=k_range,
+                scale=scale,
+                gmm_criterion=gmm_criterion,
+                seed=seed,
+                report=report,
+                force=force,
+                progress=progress,
+                parameters={
+                    "features": list(names),
+                    "k": k,
+                    "k_range": list(k_range),
+                    "scale": scale,
+                    "gmm_criterion": gmm_criterion,
+                    "n_bootstrap": 0,
+                    "seed": seed,
                 },
             )
         table = FeatureTable(
@@ -335,9 +369,20 @@ def run(
     finally:
         eng.close()
     return fit_and_write(
-        table, target, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion,
-        n_bootstrap=n_bootstrap, seed=seed, report=report, force=force, engine=engine,
-        progress=progress, threads=threads, exclude_service_codes=exclude_service_codes,
+        table,
+        target,
+        k=k,
+        k_range=k_range,
+        scale=scale,
+        gmm_criterion=gmm_criterion,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        report=report,
+        force=force,
+        engine=engine,
+        progress=progress,
+        threads=threads,
+        exclude_service_codes=exclude_service_codes,
     )
 
 
@@ -367,8 +412,13 @@ def fit_and_write(
     X = table.table[list(table.features)]
     _check_customers(table.source, len(X), k, k_range)
     segmenter = Segmenter(
-        k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion,
-        n_bootstrap=n_bootstrap, random_state=seed, n_jobs=threads,
+        k=k,
+        k_range=k_range,
+        scale=scale,
+        gmm_criterion=gmm_criterion,
+        n_bootstrap=n_bootstrap,
+        random_state=seed,
+        n_jobs=threads,
     )
     progress(f"clustering {len(X):,} customers")
     segmenter.fit(X)
@@ -378,25 +428,32 @@ def fit_and_write(
         "exclude_service_codes": exclude_service_codes,
     }
     assigned = segmenter.assign(X)
-    segments = pd.concat([table.table.reset_index(drop=True), assigned.reset_index(drop=True)],
-                         axis=1)
+    segments = pd.concat(
+        [table.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
+    )
     segments["gmm_probability"] = segments["gmm_probability"].round(6)
     profiles = segmenter.profiles_
     metrics: dict[str, Any] = {
         "segmint_version": versions()["segmint"],
         "input": {"source": table.source, "engine": engine, "notes": table.notes},
         "parameters": {
-            "features": list(table.features), "k": k, "k_range": list(k_range),
-            "scale": scale, "gmm_criterion": gmm_criterion, "n_bootstrap": n_bootstrap,
-            "seed": seed, "exclude_service_codes": exclude_service_codes,
+            "features": list(table.features),
+            "k": k,
+            "k_range": list(k_range),
+            "scale": scale,
+            "gmm_criterion": gmm_criterion,
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+            "exclude_service_codes": exclude_service_codes,
         },
         "audit": table.audit.to_dict(),
         "features": list(table.features),
         **describe(segmenter),
         "versions": versions(),
     }
-    result = RunResult(segments, profiles, metrics, segmenter, table, target,
-                       list(segmenter.warnings_))
+    result = RunResult(
+        segments, profiles, metrics, segmenter, table, target, list(segmenter.warnings_)
+    )
     if target is None:
         return result
     with atomic_folder(target, force=force) as tmp:

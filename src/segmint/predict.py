@@ -76,8 +76,9 @@ def score(
     )
     X = result.table[list(segmenter.feature_names_in_)]
     assigned = segmenter.assign(X)
-    table = pd.concat([result.table.reset_index(drop=True), assigned.reset_index(drop=True)],
-                      axis=1)
+    table = pd.concat(
+        [result.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
+    )
     table["gmm_probability"] = table["gmm_probability"].round(6)
     warnings: list[str] = []
     outside = segmenter.out_of_range(X)

@@ -147,8 +147,7 @@ def resolve_columns(
             found[canonical] = by_norm[normalise_name(theirs)][0]
         else:
             raise SegmintError(
-                f"{source}: --column {canonical}={theirs} names no column; "
-                f"columns are {columns}"
+                f"{source}: --column {canonical}={theirs} names no column; columns are {columns}"
             )
     for canonical in CANONICAL:
         if canonical in found:

@@ -118,6 +118,23 @@ def test_choose_k_says_when_indices_disagree() -> None:
     ]
 
 
+def test_a_weak_knee_gives_way_when_silhouette_and_davies_bouldin_agree() -> None:
+    # a smooth bend: the kneedle band holds k=3 and k=4
+    wcss = [1000.0, 550.0, 330.0, 170.0, 140.0, 125.0]
+    knee = find_knee(np.arange(1, 7), np.array(wcss))
+    assert knee.x is not None and len(knee.band) > 1
+    other = next(v for v in knee.band if v != knee.x)
+    sil = [np.nan] + [0.9 if k == other else 0.4 for k in range(2, 7)]
+    db = [np.nan] + [0.2 if k == other else 0.8 for k in range(2, 7)]
+    choice = choose_k(_table(wcss, sil, [np.nan, 1, 2, 3, 4, 5], db), knee)
+    assert choice.k == other
+    assert f"cannot tell it from k={knee.x}" in choice.reason
+    # only one index preferring the other k is not enough
+    db_split = [np.nan] + [0.2 if k == knee.x else 0.8 for k in range(2, 7)]
+    choice = choose_k(_table(wcss, sil, [np.nan, 1, 2, 3, 4, 5], db_split), knee)
+    assert choice.k == knee.x
+
+
 def test_no_knee_falls_back_to_the_best_silhouette() -> None:
     table = _table(
         [10, 9, 8, 7, 6],

@@ -258,7 +258,10 @@ def choose_k(table: pd.DataFrame, knee: Knee, k: int | None = None) -> KChoice:
     Rules (documented for users):
 
     - ``k`` given: it is used; the knee and the indices are still reported.
-    - otherwise the knee of the WCSS curve;
+    - otherwise the knee of the WCSS curve; when the knee is weak (other k within the knee's
+      band, see :class:`~segmint.cluster.knee.Knee`) and the silhouette and Davies-Bouldin
+      both prefer the same other k of that band, that k: the curve cannot tell those k apart,
+      and two independent indices break the tie;
     - no knee: the k with the highest silhouette among k >= 2 (the silhouette is undefined at
       k=1), and a warning says so; with no k >= 2 in the range, the smallest k.
 
@@ -295,6 +298,13 @@ def choose_k(table: pd.DataFrame, knee: Knee, k: int | None = None) -> KChoice:
     elif knee.x is not None:
         chosen = knee.x
         reason = f"k={chosen} from the WCSS curve: {knee.describe()}"
+        tie = best["silhouette"]
+        if tie is not None and tie != knee.x and tie in knee.band and tie == best["Davies-Bouldin"]:
+            chosen = tie
+            reason = (
+                f"k={chosen}: the WCSS curve cannot tell it from k={knee.x} ({knee.describe()}), "
+                f"and the silhouette and Davies-Bouldin both prefer k={chosen}"
+            )
     else:
         sil = best["silhouette"]
         chosen = sil if sil is not None else lo

@@ -207,9 +207,7 @@ def versions() -> dict[str, str]:
         "scikit-learn",
         "scipy",
         "matplotlib",
-        "seaborn",
         "skops",
-        "kneed",
     ):
         try:
             out[package] = version(package)

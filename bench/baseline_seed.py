@@ -17,13 +17,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.mixture import GaussianMixture  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
 
 path, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ sns.pairplot(customers, vars=FEATURES, hue="kmeans", palette="tab10")
 plt.savefig(out / "pairplot.png", dpi=100)
 plt.close()
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for ax, feature in zip(axes, FEATURES):
+for ax, feature in zip(axes, FEATURES, strict=True):
     sns.violinplot(data=customers, x="kmeans", y=feature, ax=ax)
 plt.savefig(out / "violins_kmeans.png", dpi=100)
 plt.close()
@@ -86,7 +86,7 @@ plt.close()
 best = int(np.argmin(bic)) + 1
 customers["gmm"] = GaussianMixture(n_components=best, random_state=0).fit_predict(X)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for ax, feature in zip(axes, FEATURES):
+for ax, feature in zip(axes, FEATURES, strict=True):
     sns.violinplot(data=customers, x="gmm", y=feature, ax=ax)
 plt.savefig(out / "violins_gmm.png", dpi=100)
 plt.close()

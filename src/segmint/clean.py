@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
-from segmint.schema import SERVICE_CODES
+from segmint.schema import DEFAULT_FEATURES, SERVICE_CODES
 
 if TYPE_CHECKING:
     from segmint.engines import Engine
@@ -82,7 +82,11 @@ def _ident(name: str) -> str:
 
 
 def _text(col: str) -> str:
-    return f"NULLIF(TRIM(CAST({_ident(col)} AS VARCHAR)), '')"
+    return _text_of(_ident(col))
+
+
+def _text_of(expr: str) -> str:
+    return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
 
 
 def _number(col: str, sql_type: str) -> str:
@@ -148,30 +152,24 @@ def _service_list() -> str:
 
 def _check_values(
     engine: Engine, source: Source, found: Mapping[str, str], types: Mapping[str, str],
-    wanted: Sequence[str],
+    wanted: Sequence[str], counts: Mapping[str, int] | None = None,
 ) -> None:
-    """Fail with the first bad value of a needed numeric or date column."""
-    checks = []
-    for name in ("quantity", "unit_price", "invoice_date"):
-        if name not in wanted:
-            continue
-        col = found[name]
-        raw = _text(col)
-        if name == "invoice_date":
-            if any(t in types.get(col, "").upper() for t in ("TIMESTAMP", "DATE")):
-                continue
-            bad = f"{raw} IS NOT NULL AND {_timestamp(col, types.get(col, 'VARCHAR'))} IS NULL"
-        else:
-            value = _number(col, types.get(col, "VARCHAR"))
-            bad = f"{raw} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value}))"
-        checks.append((name, col, bad))
+    """Fail with the first bad value of a needed numeric or date column.
+
+    ``counts`` (``{canonical: number of bad values}``) saves the counting scan when a pass
+    over the rows has already counted them (see :func:`_value_checks`).
+    """
+    checks = _value_checks(found, types, wanted)
     if not checks:
         return
-    counts = ", ".join(f"COUNT(*) FILTER (WHERE {bad}) AS {name}" for name, _, bad in checks)
-    try:
-        row = engine.fetch(f"SELECT {counts} FROM raw").to_pylist()[0]
-    except Exception as exc:
-        raise source.read_error(exc) from None
+    if counts is None:
+        sums = ", ".join(f"COUNT(*) FILTER (WHERE {bad}) AS {name}" for name, _, bad in checks)
+        try:
+            row = engine.fetch(f"SELECT {sums} FROM raw").to_pylist()[0]
+        except Exception as exc:
+            raise source.read_error(exc) from None
+    else:
+        row = dict(counts)
     for name, col, bad in checks:
         n_bad = int(row[name] or 0)
         if n_bad == 0:
@@ -227,6 +225,241 @@ def _csv_line(source: Source, col: str, value: object, max_rows: int = 5_000_000
     return ""
 
 
+def _value_checks(
+    found: Mapping[str, str], types: Mapping[str, str], wanted: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """``(canonical, raw_column, bad_sql)`` for each needed numeric or date column."""
+    checks = []
+    for name in ("quantity", "unit_price", "invoice_date"):
+        if name not in wanted:
+            continue
+        col = found[name]
+        kind = types.get(col, "VARCHAR")
+        if name == "invoice_date":
+            if any(t in kind.upper() for t in ("TIMESTAMP", "DATE")):
+                continue
+            bad = f"{_text(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
+        elif _is_numeric(kind):  # a number is never blank: skip the text round trip
+            bad = f"{_ident(col)} IS NOT NULL AND NOT isfinite({_number(col, kind)})"
+        else:
+            value = _number(col, kind)
+            bad = f"{_text(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value}))"
+        checks.append((name, col, bad))
+    return checks
+
+
+def _is_text(sql_type: str) -> bool:
+    upper = sql_type.upper()
+    return upper.startswith(("VARCHAR", "STRING", "TEXT", "CHAR"))
+
+
+def _customer(text: str) -> str:
+    """The customer id rule on a text expression: ``17850.0`` reads ``17850``, blank is NULL."""
+    return f"NULLIF(REGEXP_REPLACE({text}, '[.]0+$', ''), '')"
+
+
+def _no_customer(col: str, kind: str) -> str:
+    """True when a row has no customer id, with the costly rule only where it can matter.
+
+    A text id that is not blank and starts with neither a space (or other non-ASCII
+    character, as TRIM also strips those) nor a dot is never empty after the rule.
+    """
+    ident = _ident(col)
+    if not _is_text(kind):
+        return f"({ident} IS NULL)"
+    return (
+        f"(CASE WHEN {ident} IS NULL THEN TRUE WHEN {ident} = '' OR {ident} LIKE ' %' "
+        f"OR {ident} LIKE '.%' OR {ident} >= chr(128) THEN {_customer(_text(col))} IS NULL "
+        "ELSE FALSE END)"
+    )
+
+
+def _is_cancel(col: str, kind: str) -> str:
+    """``UPPER(TRIM(invoice)) LIKE 'C%'``, trimming and upper-casing only where it can matter."""
+    full = f"COALESCE(UPPER({_text(col)}) LIKE 'C%', FALSE)"
+    if not _is_text(kind):
+        return full
+    ident = _ident(col)
+    return (
+        f"(CASE WHEN {ident} LIKE 'C%' OR {ident} LIKE 'c%' THEN TRUE "
+        f"WHEN {ident} LIKE ' %' OR {ident} >= chr(128) THEN {full} ELSE FALSE END)"
+    )
+
+
+def _plain(ident: str) -> str:
+    """True when TRIM cannot change this text: no space or non-ASCII character at either end.
+
+    Checking that is cheaper than trimming every row; only text that fails the check goes
+    through the full rule.
+    """
+    return (
+        f"NOT ({ident} LIKE ' %' OR {ident} LIKE '% ' OR {ident} >= chr(128) "
+        f"OR RIGHT({ident}, 1) >= chr(128))"
+    )
+
+
+def _price(col: str, kind: str) -> str:
+    """:func:`_number` of a price, trimming only the text whose ends need it."""
+    if _is_numeric(kind) or not _is_text(kind):
+        return _number(col, kind)
+    ident = _ident(col)
+    plain = f"TRY_CAST({ident} AS DOUBLE)"
+    return f"(CASE WHEN {_plain(ident)} THEN {plain} ELSE {_number(col, kind)} END)"
+
+
+def _service(col: str, kind: str) -> str:
+    """Whether a stock code is a service code; text starting with a digit never is."""
+    full = f"COALESCE(UPPER({_text(col)}) IN ({_service_list()}), FALSE)"
+    if not _is_text(kind):
+        return full
+    ident = _ident(col)
+    return f"(CASE WHEN {ident} < 'A' AND NOT {ident} LIKE ' %' THEN FALSE ELSE {full} END)"
+
+
+def _rows(
+    found: Mapping[str, str],
+    types: Mapping[str, str],
+    checks: Sequence[tuple[str, str, str]],
+    *,
+    fingerprint: Any,
+    raw_keys: bool,
+    need: Sequence[str],
+) -> tuple[str, list[str]]:
+    """One row per input row: fingerprint, flags and the grouping keys of the features.
+
+    With ``raw_keys`` the customer id, stock code and invoice are kept as read (the rules are
+    applied to the distinct values afterwards, see :func:`clean`); otherwise as the rules
+    give them. Returns the query and the names of the fingerprint columns.
+    """
+    if fingerprint is not None:
+        fp_cols = ["__fp"]
+        exprs = [f"{fingerprint(list(types))} AS __fp"]
+    else:
+        fp_cols = [f"__r{i}" for i in range(len(types))]
+        exprs = [f"{_ident(c)} AS __r{i}" for i, c in enumerate(types)]
+
+    def kind(name: str) -> str:
+        return types.get(found[name], "VARCHAR")
+
+    def key(name: str) -> str:
+        if name not in found:
+            return "CAST(NULL AS VARCHAR)"
+        raw = raw_keys and _is_text(kind(name))
+        return _ident(found[name]) if raw else _text(found[name])
+
+    cid = found["customer_id"]
+    cancel = _is_cancel(found["invoice"], kind("invoice")) if "invoice" in found else "FALSE"
+    stock = _text(found["stock_code"]) if "stock_code" in found else None
+    price = _price(found["unit_price"], kind("unit_price")) if "unit_price" in found else None
+    exprs += [
+        f"{_no_customer(cid, types.get(cid, 'VARCHAR'))} AS __no_id",
+        f"{cancel} AS __cancel",
+        f"COALESCE({price} <= 0, FALSE) AS __nonpos" if price else "FALSE AS __nonpos",
+        f"{_service(found['stock_code'], kind('stock_code'))} AS __service"
+        if stock else "FALSE AS __service",
+    ]
+    exprs += [f"COALESCE({bad}, FALSE) AS __bad_{name}" for name, _, bad in checks]
+    if raw_keys and "stock_code" in found and _is_text(kind("stock_code")):
+        code = _ident(found["stock_code"])  # a stock code the text rule would change
+        exprs.append(f"COALESCE({code} = '' OR NOT {_plain(code)}, FALSE) AS __odd")
+    else:
+        exprs.append("FALSE AS __odd")
+    exprs += [
+        f"{_ident(cid) if raw_keys else _customer(_text(cid))} AS __cid",
+        f"{key('stock_code')} AS __stock",
+        f"CASE WHEN {cancel} THEN {key('invoice')} END AS __cinv",
+    ]
+    if "n_orders" in need:
+        exprs.append(f"CASE WHEN NOT {cancel} THEN {key('invoice')} END AS __oinv")
+    if "last_date" in need:
+        exprs.append(f"{_timestamp(found['invoice_date'], kind('invoice_date'))} AS __date")
+    if "monetary" in need:
+        qty = _number(found["quantity"], kind("quantity"))
+        # TRY_CAST: a value that is not finite must reach the value check (raised after the
+        # pass that counts it), not fail the pass
+        exprs.append(
+            f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4)) AS __amount"
+        )
+    return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
+
+
+def _lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str]) -> str:
+    """Per customer and cancellation invoice (NULL for purchases): the feature partials.
+
+    Two plain GROUP BYs, no DISTINCT aggregate unless ``n_orders`` is needed: first
+    (customer, cancellation invoice, stock code [, invoice]), then (customer, cancellation
+    invoice). Distinct counts need no de-duplication; only spend (``monetary``) sums the
+    distinct lines, so with it the rows are first made distinct by their fingerprint.
+    """
+    keys = ["__cid", "__cinv", "__stock"] + (["__oinv"] if "n_orders" in need else [])
+    inner: list[str] = []
+    if "last_date" in need:
+        inner.append("MAX(__date) AS __date")
+    if "monetary" in need:
+        inner.append("SUM(__amount) AS __amount")
+        cols = ", ".join(keys + (["__date"] if "last_date" in need else []) + ["__amount"])
+        rows = (
+            f"(SELECT {cols} FROM {rows} WHERE {kept} "
+            f"GROUP BY {', '.join(fp_cols)}, {cols}) AS d"
+        )
+        kept = "TRUE"
+    first = (
+        f"SELECT {', '.join(keys + inner)} FROM {rows} WHERE {kept} GROUP BY {', '.join(keys)}"
+    )
+    if "n_orders" in need:
+        outer = [
+            "COUNT(DISTINCT __stock) FILTER (WHERE __cinv IS NULL) AS n_products",
+            "COUNT(DISTINCT __oinv) AS n_orders",
+            "COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> TRIM(__oinv)) AS __odd",
+        ]
+    else:
+        outer = ["COUNT(__stock) FILTER (WHERE __cinv IS NULL) AS n_products", "0 AS __odd"]
+    if "last_date" in need:
+        outer.append("MAX(__date) AS last_date")
+    if "monetary" in need:
+        outer.append("SUM(__amount) FILTER (WHERE __cinv IS NULL) AS monetary")
+    return (
+        f"SELECT __cid AS customer_key, __cinv AS cancel_invoice, {', '.join(outer)} "
+        f"FROM ({first}) AS k GROUP BY __cid, __cinv"
+    )
+
+
+def _figures(
+    counts: Sequence[Mapping[str, Any]], exclude: bool
+) -> dict[str, int]:
+    """The audit figures from ``rows`` and ``lines`` (distinct rows) per combination of flags."""
+
+    def total(column: str, keep: Any) -> int:
+        return sum(int(c[column] or 0) for c in counts if keep(c))
+
+    def excluded(c: Mapping[str, Any]) -> bool:
+        return exclude and bool(c["__nonpos"] or c["__service"])
+
+    def ok(c: Mapping[str, Any]) -> bool:
+        return not c["__no_id"] and not excluded(c)
+
+    rows = total("rows", lambda c: True)
+    return {
+        "rows_read": rows,
+        "duplicate_rows": rows - total("lines", lambda c: True),
+        "rows_without_customer_id": total("rows", lambda c: c["__no_id"]),
+        "rows_excluded": total("lines", lambda c: not c["__no_id"] and excluded(c)),
+        "rows_kept": total("lines", ok),
+        "cancellation_lines": total("lines", lambda c: ok(c) and c["__cancel"]),
+        "nonpositive_price_lines": total("lines", lambda c: ok(c) and c["__nonpos"]),
+        "service_code_lines": total("lines", lambda c: ok(c) and c["__service"]),
+    }
+
+
+#: Partial columns of the table ``clean`` that each feature reads (besides ``n_products``).
+PARTIALS: dict[str, tuple[str, ...]] = {
+    "n_orders": ("n_orders",),
+    "cancel_rate": ("n_orders",),
+    "recency_days": ("last_date",),
+    "monetary": ("monetary",),
+}
+
+
 def clean(
     engine: Engine,
     source: Source,
@@ -235,13 +468,18 @@ def clean(
     wanted: Sequence[str],
     *,
     exclude_service_codes: bool = False,
+    features: Sequence[str] = DEFAULT_FEATURES,
 ) -> Audit:
-    """Materialise the clean lines as the table ``clean`` and return the audit.
+    """Summarise the clean lines per customer as the table ``clean`` and return the audit.
 
     Parameters
     ----------
     engine : Engine
-        An engine on which ``source`` is registered as the view ``raw``.
+        An engine on which ``source`` is registered as the view ``raw``. Optional speed-ups
+        an engine may offer (DuckDB does): ``fingerprint(columns) -> sql``, a 64-bit hash of
+        the whole row, to count duplicate rows by instead of grouping by every column; and
+        ``sorted_counts(query, flags, lines=None)``, the same counts by sorting, where
+        ``can_sort(source)`` says they fit in memory.
     source : Source
         For error messages.
     found : mapping of str to str
@@ -252,65 +490,113 @@ def clean(
         Canonical columns the features need (``customer_id`` included).
     exclude_service_codes : bool, default=False
         Also drop lines with a service stock code or a zero or negative price.
+    features : sequence of str, default=("n_products", "n_canceled_orders")
+        The features that will be asked of ``clean`` (see :mod:`segmint.features`).
 
     Returns
     -------
     Audit
-        The figures; the table ``clean`` then holds one row per kept line with the wanted
-        canonical columns and ``is_cancel``.
+        The figures. The table ``clean`` then holds, per customer, one row for its purchases
+        (``cancel_invoice`` NULL) and one per cancellation invoice: ``customer_id`` (text, by
+        the rule), ``cancel_invoice``, ``n_products`` (distinct stock codes of the purchase
+        lines), and the partials :data:`PARTIALS` lists for ``features``: ``n_orders``
+        (distinct purchase invoices), ``last_date`` (latest line), ``monetary`` (spend on
+        the distinct purchase lines).
+
+    Notes
+    -----
+    At scale (tens of millions of rows) the cost lies in hash tables over many distinct
+    keys and in text functions, so the rules are arranged to need few of either:
+
+    - distinct counts do not change when exact duplicates are removed, so the features are
+      counted on the rows as read; only the audit counts (and ``monetary`` sums) distinct
+      lines, by a whole-row fingerprint and a few flags;
+    - customer ids, stock codes and invoices are grouped as read, and the text rules (trim,
+      blank is NULL, ``17850.0`` reads ``17850``) are applied afterwards to the distinct
+      values. Should a rule merge two values or change one that counts, the grouping is
+      repeated with the rules applied row by row, so the result is the same either way.
     """
     needed = list(wanted)
-    _check_values(engine, source, found, types, needed)
-    wanted = [c for c in found if c in needed or c in ("invoice", "stock_code", "unit_price")]
-    # (the audit also counts cancellations, prices and service codes when those columns exist;
-    # a bad value in a column no feature needs is read as missing, not an error)
-    raw_cols = ", ".join(_ident(c) for c in types)
-    select = canonical_select(found, types, wanted)
+    need = sorted({p for f in features for p in PARTIALS.get(f, ())})
+    checks = _value_checks(found, types, needed)
+    fingerprint = getattr(engine, "fingerprint", None)
+    fits = getattr(engine, "can_sort", None)
+    sorter = getattr(engine, "sorted_counts", None) if fits and fits(source) else None
+    fast_sql, fp_cols = _rows(
+        found, types, checks, fingerprint=fingerprint, raw_keys=True, need=need
+    )
+    excluded = "(__nonpos OR __service)" if exclude_service_codes else "FALSE"
+    kept = f"NOT __no_id AND NOT {excluded}"
+    sort_lines = sorter is not None and not need  # the default features, in one pass
+    # (with it, stock codes the text rule would change are looked for among distinct values)
+    flags = ["__no_id", "__cancel", "__nonpos", "__service"] + ([] if sort_lines else ["__odd"])
+    flags += [f"__bad_{n}" for n, _, _ in checks]
+    staged = fingerprint is not None and source.format == "csv" and not sort_lines
     try:
-        engine.materialize(
-            "lines",
-            f"SELECT {select}, {COPIES} FROM "
-            f"(SELECT {raw_cols}, COUNT(*) AS {COPIES} FROM raw GROUP BY {raw_cols}) AS g",
-        )
+        if staged:  # parse the text once; both passes below read the staged rows
+            engine.materialize("staged", fast_sql)
+        rows = "staged" if staged else f"({fast_sql}) AS r"
+        if sorter is not None:
+            counts = sorter(
+                f"SELECT *, {kept} AS __kept FROM {rows}", flags,
+                lines="lines" if sort_lines else None,
+            ).to_pylist()
+        else:
+            counts = engine.fetch(
+                f"SELECT {', '.join(flags)}, SUM(__copies) AS rows, COUNT(*) AS lines FROM ("
+                f"SELECT COUNT(*) AS __copies, {', '.join(flags)} FROM {rows} "
+                f"GROUP BY {', '.join(fp_cols + flags)}) AS g GROUP BY {', '.join(flags)}"
+            ).to_pylist()
     except SegmintError:
         raise
     except Exception as exc:
         raise source.read_error(exc) from None
+    figures = _figures(counts, exclude_service_codes)
+    _check_values(
+        engine, source, found, types, needed,
+        counts={n: sum(int(c["rows"]) for c in counts if c[f"__bad_{n}"]) for n, _, _ in checks},
+    )
+    if figures["rows_read"] == 0:
+        raise SegmintError(f"{source.label} has a header but no rows; export the transactions")
+    no_customers = SegmintError(
+        f"{source.label}: every row lacks a customer id (column {found['customer_id']!r}); "
+        "map the right column with --column customer_id=NAME"
+    )
+    if figures["rows_kept"] == 0:
+        raise no_customers
 
-    has_price = "unit_price" in wanted
-    has_code = "stock_code" in wanted
-    nonpositive = "unit_price <= 0" if has_price else "FALSE"
-    service = f"UPPER(stock_code) IN ({_service_list()})" if has_code else "FALSE"
-    excluded = f"({nonpositive} OR {service})" if exclude_service_codes else "FALSE"
-    kept = "customer_id IS NOT NULL"
-    cancel = "is_cancel" if "invoice" in wanted else "FALSE"
-    invoice = "invoice" if "invoice" in wanted else "NULL"
-    figures = engine.fetch(
+    odd = sum(int(c["rows"]) for c in counts if c.get("__odd") and not c["__no_id"])
+    if not sort_lines:
+        engine.materialize("lines", _lines_query(rows, fp_cols, kept, need))
+    customer_id = _customer(_text_of("customer_key"))
+    check = engine.fetch(
         f"""
-        SELECT
-          SUM({COPIES}) AS rows_read,
-          SUM({COPIES} - 1) AS duplicate_rows,
-          COALESCE(SUM({COPIES}) FILTER (WHERE customer_id IS NULL), 0)
-            AS rows_without_customer_id,
-          COUNT(*) FILTER (WHERE {kept} AND {excluded}) AS rows_excluded,
-          COUNT(*) FILTER (WHERE {kept} AND NOT {excluded}) AS rows_kept,
-          COUNT(DISTINCT customer_id) FILTER (WHERE NOT {excluded}) AS customers,
-          COUNT(*) FILTER (WHERE {kept} AND NOT {excluded} AND {cancel}) AS cancellation_lines,
-          COUNT(DISTINCT {invoice}) FILTER (WHERE {kept} AND NOT {excluded} AND {cancel})
-            AS cancellation_invoices,
-          COUNT(*) FILTER (WHERE {kept} AND NOT {excluded} AND {nonpositive})
-            AS nonpositive_price_lines,
-          COUNT(*) FILTER (WHERE {kept} AND NOT {excluded} AND {service}) AS service_code_lines
+        SELECT COUNT(DISTINCT customer_key) - COUNT(DISTINCT {customer_id}) AS merged,
+          COUNT(*) FILTER (WHERE cancel_invoice <> TRIM(cancel_invoice)) AS odd_cancel,
+          {"(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> TRIM(value))"
+           if sort_lines else "COALESCE(SUM(__odd), 0)"} AS odd_values
         FROM lines
         """
     ).to_pylist()[0]
-    audit = Audit(**{k: int(v or 0) for k, v in figures.items()})
-    if audit.rows_read == 0:
-        raise SegmintError(f"{source.label} has a header but no rows; export the transactions")
-    if audit.customers == 0:
-        raise SegmintError(
-            f"{source.label}: every row lacks a customer id (column {found['customer_id']!r}); "
-            "map the right column with --column customer_id=NAME"
+    if odd or any(int(v or 0) for v in check.values()):
+        # a text rule merges or changes grouped values: group again, rules applied row by row
+        exact_sql, _ = _rows(
+            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need
         )
-    engine.materialize("clean", f"SELECT * FROM lines WHERE {kept} AND NOT {excluded}")
+        engine.materialize("lines", _lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
+        customer_id = "customer_key"
+    if staged:
+        getattr(engine, "drop", lambda name: None)("staged")
+    partials = ", ".join(["n_products", *need])
+    engine.materialize(
+        "clean",
+        f"SELECT {customer_id} AS customer_id, cancel_invoice, {partials} FROM lines",
+    )
+    extra = engine.fetch(
+        "SELECT COUNT(DISTINCT customer_id) AS customers, "
+        "COUNT(DISTINCT cancel_invoice) AS cancellation_invoices FROM clean"
+    ).to_pylist()[0]
+    audit = Audit(**figures, **{k: int(v or 0) for k, v in extra.items()})
+    if audit.customers == 0:
+        raise no_customers
     return audit

@@ -31,22 +31,22 @@ if TYPE_CHECKING:
 
 __all__ = ["FeatureTable", "customer_features", "feature_sql", "parse_features"]
 
-#: SQL of each feature over the table ``clean`` grouped by customer (DuckDB dialect).
+#: SQL of each feature over the table ``clean`` grouped by customer (DuckDB dialect). ``clean``
+#: has one row per customer for its purchases (``cancel_invoice`` NULL) and one per cancellation
+#: invoice, with partial counts over the clean lines (see :func:`segmint.clean.clean`).
 FEATURE_SQL: dict[str, str] = {
-    "n_products": "COUNT(DISTINCT stock_code) FILTER (WHERE NOT is_cancel)",
-    "n_canceled_orders": "COUNT(DISTINCT invoice) FILTER (WHERE is_cancel)",
-    "n_orders": "COUNT(DISTINCT invoice) FILTER (WHERE NOT is_cancel)",
+    "n_products": "CAST(COALESCE(SUM(n_products), 0) AS BIGINT)",
+    "n_canceled_orders": "COUNT(cancel_invoice)",
+    "n_orders": "CAST(COALESCE(SUM(n_orders), 0) AS BIGINT)",
     "recency_days": (
-        "DATE_DIFF('day', CAST(COALESCE(MAX(invoice_date) FILTER (WHERE NOT is_cancel), "
-        "MAX(invoice_date)) AS DATE), CAST((SELECT MAX(invoice_date) FROM clean) AS DATE))"
+        "DATE_DIFF('day', CAST(COALESCE(MAX(last_date) FILTER (WHERE cancel_invoice IS NULL), "
+        "MAX(last_date)) AS DATE), CAST((SELECT MAX(last_date) FROM clean) AS DATE))"
     ),
-    "monetary": (
-        "CAST(COALESCE(SUM(CAST(quantity AS DECIMAL(18, 3)) * CAST(unit_price AS DECIMAL(18, 4)))"
-        " FILTER (WHERE NOT is_cancel), 0) AS DOUBLE)"
-    ),
+    "monetary": "CAST(COALESCE(SUM(monetary), 0) AS DOUBLE)",
+    # every invoice is either a cancellation or not, so all invoices = both counts
     "cancel_rate": (
-        "CAST(COUNT(DISTINCT invoice) FILTER (WHERE is_cancel) AS DOUBLE) / "
-        "COUNT(DISTINCT invoice)"
+        "CAST(COUNT(cancel_invoice) AS DOUBLE) / "
+        "(COUNT(cancel_invoice) + COALESCE(SUM(n_orders), 0))"
     ),
 }
 
@@ -149,7 +149,7 @@ def prepare(
     found = resolve_columns(names, columns, required=needed, source=source.label)
     audit = clean(
         engine, source, found, dict(described), needed,
-        exclude_service_codes=exclude_service_codes,
+        exclude_service_codes=exclude_service_codes, features=features,
     )
     return source, audit
 

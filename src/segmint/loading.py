@@ -159,7 +159,7 @@ class Source:
                 "close the quote (\"\") or fix that row"
             )
         if "maximum line size" in lower:
-            return SegmintError(f"{self.label} has a line longer than 128 MB; is it a CSV file?")
+            return SegmintError(f"{self.label} has a line longer than 16 MB; is it a CSV file?")
         return SegmintError(f"cannot read {self.label}: {first}")
 
 

@@ -79,6 +79,8 @@ GMM_STARTS: int = 3
 #: Convergence tolerance of the mixtures per customer, as scikit-learn's ``tol`` (MLlib's own
 #: ``tol`` applies to the total log-likelihood, so it is this times the number of customers).
 GMM_TOL: float = 1e-3
+#: Fewest customers per partition of the tables MLlib iterates over (smaller ones are merged).
+CUSTOMERS_PER_PARTITION: int = 100_000
 #: Relative error of the approximate medians and quartiles.
 QUANTILE_ERROR: float = 1e-4
 _ACCURACY = int(1 / QUANTILE_ERROR)
@@ -508,6 +510,13 @@ def segment(
     base = customers.select("customer_id", *[F.col(f).cast("double").alias(f) for f in features])
     base = base.persist(StorageLevel.MEMORY_AND_DISK)
     n = base.count()
+    partitions = base.rdd.getNumPartitions()
+    wanted = max(1, min(partitions, math.ceil(n / CUSTOMERS_PER_PARTITION)))
+    if wanted < partitions:  # each MLlib iteration is a job: no tiny tasks
+        fewer = base.coalesce(wanted).persist(StorageLevel.MEMORY_AND_DISK)
+        fewer.count()
+        base.unpersist()
+        base = fewer
     if n < hi:
         raise SegmintError(
             f"n_samples={n} should be >= max(k_range)={hi}; pass a smaller --k-range"

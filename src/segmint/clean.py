@@ -151,8 +151,12 @@ def _service_list() -> str:
 
 
 def _check_values(
-    engine: Engine, source: Source, found: Mapping[str, str], types: Mapping[str, str],
-    wanted: Sequence[str], counts: Mapping[str, int] | None = None,
+    engine: Engine,
+    source: Source,
+    found: Mapping[str, str],
+    types: Mapping[str, str],
+    wanted: Sequence[str],
+    counts: Mapping[str, int] | None = None,
 ) -> None:
     """Fail with the first bad value of a needed numeric or date column.
 
@@ -187,8 +191,11 @@ def _check_values(
         raise SegmintError(
             f"{source.label}: {n_bad} value(s) in column {col!r} are not finite numbers "
             f"({first}); "
-            + ("write numbers with a decimal point (2.55, not 2,55)" if comma
-               else "fix or remove those rows")
+            + (
+                "write numbers with a decimal point (2.55, not 2,55)"
+                if comma
+                else "fix or remove those rows"
+            )
         )
 
 
@@ -356,7 +363,8 @@ def _rows(
         f"{cancel} AS __cancel",
         f"COALESCE({price} <= 0, FALSE) AS __nonpos" if price else "FALSE AS __nonpos",
         f"{_service(found['stock_code'], kind('stock_code'))} AS __service"
-        if stock else "FALSE AS __service",
+        if stock
+        else "FALSE AS __service",
     ]
     exprs += [f"COALESCE({bad}, FALSE) AS __bad_{name}" for name, _, bad in checks]
     if raw_keys and "stock_code" in found and _is_text(kind("stock_code")):
@@ -399,13 +407,10 @@ def _lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[st
         inner.append("SUM(__amount) AS __amount")
         cols = ", ".join(keys + (["__date"] if "last_date" in need else []) + ["__amount"])
         rows = (
-            f"(SELECT {cols} FROM {rows} WHERE {kept} "
-            f"GROUP BY {', '.join(fp_cols)}, {cols}) AS d"
+            f"(SELECT {cols} FROM {rows} WHERE {kept} GROUP BY {', '.join(fp_cols)}, {cols}) AS d"
         )
         kept = "TRUE"
-    first = (
-        f"SELECT {', '.join(keys + inner)} FROM {rows} WHERE {kept} GROUP BY {', '.join(keys)}"
-    )
+    first = f"SELECT {', '.join(keys + inner)} FROM {rows} WHERE {kept} GROUP BY {', '.join(keys)}"
     if "n_orders" in need:
         outer = [
             "COUNT(DISTINCT __stock) FILTER (WHERE __cinv IS NULL) AS n_products",
@@ -424,9 +429,7 @@ def _lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[st
     )
 
 
-def _figures(
-    counts: Sequence[Mapping[str, Any]], exclude: bool
-) -> dict[str, int]:
+def _figures(counts: Sequence[Mapping[str, Any]], exclude: bool) -> dict[str, int]:
     """The audit figures from ``rows`` and ``lines`` (distinct rows) per combination of flags."""
 
     def total(column: str, keep: Any) -> int:
@@ -538,7 +541,8 @@ def clean(
         rows = "staged" if staged else f"({fast_sql}) AS r"
         if sorter is not None:
             counts = sorter(
-                f"SELECT *, {kept} AS __kept FROM {rows}", flags,
+                f"SELECT *, {kept} AS __kept FROM {rows}",
+                flags,
                 lines="lines" if sort_lines else None,
             ).to_pylist()
         else:
@@ -553,7 +557,11 @@ def clean(
         raise source.read_error(exc) from None
     figures = _figures(counts, exclude_service_codes)
     _check_values(
-        engine, source, found, types, needed,
+        engine,
+        source,
+        found,
+        types,
+        needed,
         counts={n: sum(int(c["rows"]) for c in counts if c[f"__bad_{n}"]) for n, _, _ in checks},
     )
     if figures["rows_read"] == 0:
@@ -573,8 +581,11 @@ def clean(
         f"""
         SELECT COUNT(DISTINCT customer_key) - COUNT(DISTINCT {customer_id}) AS merged,
           COUNT(*) FILTER (WHERE cancel_invoice <> TRIM(cancel_invoice)) AS odd_cancel,
-          {"(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> TRIM(value))"
-           if sort_lines else "COALESCE(SUM(__odd), 0)"} AS odd_values
+          {
+            "(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> TRIM(value))"
+            if sort_lines
+            else "COALESCE(SUM(__odd), 0)"
+        } AS odd_values
         FROM lines
         """
     ).to_pylist()[0]

@@ -77,7 +77,8 @@ def parse_features(features: str | Sequence[str] | None) -> tuple[str, ...]:
         raise SegmintError(
             f"unknown feature {unknown[0]!r}; choose from {', '.join(FEATURE_COLUMNS)} or all"
         )
-    return DEFAULT_FEATURES + tuple(f for f in FEATURE_COLUMNS if f in names and f not in DEFAULT_FEATURES)
+    extra = tuple(f for f in FEATURE_COLUMNS if f in names and f not in DEFAULT_FEATURES)
+    return DEFAULT_FEATURES + extra
 
 
 def feature_sql(features: Sequence[str]) -> str:
@@ -148,8 +149,13 @@ def prepare(
     needed = required_columns(features)
     found = resolve_columns(names, columns, required=needed, source=source.label)
     audit = clean(
-        engine, source, found, dict(described), needed,
-        exclude_service_codes=exclude_service_codes, features=features,
+        engine,
+        source,
+        found,
+        dict(described),
+        needed,
+        exclude_service_codes=exclude_service_codes,
+        features=features,
     )
     return source, audit
 
@@ -175,8 +181,12 @@ def compute(
     """Load, clean and aggregate on a given engine (see :func:`customer_features`)."""
     features = tuple(features)
     source, audit = prepare(
-        engine, inputs, features=features, columns=columns,
-        exclude_service_codes=exclude_service_codes, encoding=encoding,
+        engine,
+        inputs,
+        features=features,
+        columns=columns,
+        exclude_service_codes=exclude_service_codes,
+        encoding=encoding,
     )
     table = customer_table(engine, features)
     return FeatureTable(table, audit, features, source.label, list(source.notes))
@@ -230,13 +240,20 @@ def customer_features(
 
     names = parse_features(features)
     eng = get_engine(
-        engine, threads=threads, memory_limit=memory_limit,
-        temp_directory=temp_directory, spark_master=spark_master,
+        engine,
+        threads=threads,
+        memory_limit=memory_limit,
+        temp_directory=temp_directory,
+        spark_master=spark_master,
     )
     try:
         return compute(
-            eng, inputs, features=names, columns=columns,
-            exclude_service_codes=exclude_service_codes, encoding=encoding,
+            eng,
+            inputs,
+            features=names,
+            columns=columns,
+            exclude_service_codes=exclude_service_codes,
+            encoding=encoding,
         )
     finally:
         eng.close()

@@ -50,8 +50,8 @@ _RENAME: dict[str, str] = {
 }
 
 #: What a user may pass as input: paths, globs, or an in-memory table.
-Inputs = Union[
-    str, os.PathLike, Sequence[Union[str, os.PathLike]], "pd.DataFrame", "CatalogTable", "Source"
+Inputs = Union[  # string forward references need typing.Union
+    str, os.PathLike, Sequence[Union[str, os.PathLike]], "pd.DataFrame", "CatalogTable", "Source"  # noqa: UP007
 ]
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -138,13 +138,15 @@ class Source:
             )
         if "no magic bytes" in lower:
             return SegmintError(
-                f"{self.label} is not a valid Parquet file (no footer: cut short?); "
-                "export it again"
+                f"{self.label} is not a valid Parquet file (no footer: cut short?); export it again"
             )
         if "parquet" in lower and "invalid" in lower:
             return SegmintError(f"{self.label} is not a valid Parquet file ({first})")
-        if ("expected" in lower and "columns" in lower or "too many columns" in lower
-                or "malformed records" in lower):  # DuckDB, Spark (FAILFAST)
+        if (
+            ("expected" in lower and "columns" in lower)
+            or "too many columns" in lower
+            or "malformed records" in lower
+        ):  # DuckDB, Spark (FAILFAST)
             line = _line_number(text)
             where = f" at line {line}" if line else ""
             return SegmintError(
@@ -156,7 +158,7 @@ class Source:
             where = f" at line {line}" if line else ""
             return SegmintError(
                 f"{self.label} has a quoted field that is never closed{where}; "
-                "close the quote (\"\") or fix that row"
+                'close the quote ("") or fix that row'
             )
         if "maximum line size" in lower:
             return SegmintError(f"{self.label} has a line longer than 16 MB; is it a CSV file?")
@@ -216,8 +218,9 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
         with opener(path, "rb") as handle:
             head = handle.read(1 << 20)
     except (OSError, EOFError) as exc:  # not gzip, or cut short
-        raise SegmintError(f"{path.name} is not a readable gzip file ({exc}); "
-                           "decompress it, or export it again") from None
+        raise SegmintError(
+            f"{path.name} is not a readable gzip file ({exc}); decompress it, or export it again"
+        ) from None
     for magic, what in _OTHER_FORMATS:
         if head.startswith(magic):
             raise SegmintError(f"{path.name} is {what}, not CSV text; {_RENAME[what]}")
@@ -235,8 +238,7 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
                     f"{path.name} mixes text encodings (UTF-8 and Latin-1 bytes); re-save it "
                     "in one encoding, or force one with --encoding"
                 ) from None
-    text = head.decode("utf-8", errors="replace") if encoding == "utf-8" else head.decode(
-        "latin-1")
+    text = head.decode("utf-8", errors="replace") if encoding == "utf-8" else head.decode("latin-1")
     text = text.lstrip("\ufeff")
     header = text.splitlines()[0] if text else ""
     stripped = header.lstrip()
@@ -321,13 +323,13 @@ def _excel_table(paths: Sequence[Path]) -> tuple[pa.Table, list[str]]:
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise SegmintError(f"{paths[0].name} has two columns named {dupes[0]!r}; rename one")
-    table = pa.table({h: pa.array(col, type=pa.string()) for h, col in zip(header, columns)})
+    table = pa.table(
+        {h: pa.array(col, type=pa.string()) for h, col in zip(header, columns, strict=True)}
+    )
     return table, notes
 
 
-def resolve_source(
-    inputs: Inputs, encoding: str | None = None, *, remote: bool = False
-) -> Source:
+def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool = False) -> Source:
     """Turn what the user passed into a :class:`Source`.
 
     Parameters
@@ -361,7 +363,8 @@ def resolve_source(
 
         frame = inputs.copy()
         frame.columns = [str(c) for c in frame.columns]
-        return Source(paths=[], format="frame", table=pa.Table.from_pandas(frame, preserve_index=False))
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return Source(paths=[], format="frame", table=table)
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not items:
         raise SegmintError("no input given; pass one or more transaction files")
@@ -387,15 +390,21 @@ def resolve_source(
             enc = (encoding or "utf-8").lower().replace("_", "-")
             return Source(paths=[], format="csv", encoding=enc, uris=uris)
         header = sniffed[0][2]
-        for path, (_, _, other) in zip(paths, sniffed):
+        for path, (_, _, other) in zip(paths, sniffed, strict=True):
             if other != header:
                 raise SegmintError(
                     f"{path.name} has the header {other}, but {paths[0].name} has {header}; "
                     "pass files with the same columns"
                 )
         enc = "latin-1" if "latin-1" in encodings else "utf-8"
-        return Source(paths=paths, format="csv", encoding=enc, delimiter=delimiters.pop(),
-                      header=header, uris=uris)
+        return Source(
+            paths=paths,
+            format="csv",
+            encoding=enc,
+            delimiter=delimiters.pop(),
+            header=header,
+            uris=uris,
+        )
     if fmt == "excel" and uris:
         raise SegmintError(f"{uris[0]}: Excel workbooks are read locally; copy it or export CSV")
     if fmt == "excel":

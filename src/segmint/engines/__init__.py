@@ -84,10 +84,13 @@ def get_engine(
             from segmint.engines.spark import SparkEngine
         except ImportError as exc:  # pragma: no cover - depends on the extra
             raise SegmintError(
-                f"--engine spark needs pyspark ({exc}); install it with pip install 'segmint[spark]'"
+                f"--engine spark needs pyspark ({exc}); "
+                "install it with pip install 'segmint[spark]'"
             ) from None
         return SparkEngine(
-            master=spark_master, memory_limit=memory_limit, threads=threads,
+            master=spark_master,
+            memory_limit=memory_limit,
+            threads=threads,
             temp_directory=temp_directory,
         )
     raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")

@@ -53,7 +53,7 @@ def _flag_counts(fps: list[Any], bits: list[Any], flags: Sequence[str]) -> pa.Ta
         at = 0
         for f, b in zip(fps, bits, strict=True):
             part = f[(b & low) == value]
-            keys[at:at + len(part)] = part
+            keys[at : at + len(part)] = part
             at += len(part)
         keys.sort()
         return value, len(keys), int(np.count_nonzero(keys[1:] != keys[:-1])) + 1
@@ -347,7 +347,7 @@ class DuckDBEngine:
         at = 0
         while keys:
             part = keys.pop(0)
-            key[at:at + len(part)] = part
+            key[at : at + len(part)] = part
             at += len(part)
         _trim_heap()
         key.sort()

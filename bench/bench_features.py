@@ -6,10 +6,12 @@ the repository). Every run is a fresh process under ``/usr/bin/time -v``; the ta
 medians of wall time, CPU time and peak RSS, and the growth (seconds per million rows).
 ``--plain`` adds the reference: the same two features in one plain DuckDB query (``SELECT
 DISTINCT *`` then ``COUNT(DISTINCT ...)`` per customer) under a 2 GiB memory limit.
-``segmint --help`` is timed too.
+``segmint --help`` is timed too, and ``--run`` times ``segmint run`` (the whole pipeline with
+the report) on the largest Parquet log instead of ``segmint features``.
 
     python bench/bench_features.py                          # 5 runs of each
     python bench/bench_features.py --sizes 50 --formats parquet --runs 7 --plain
+    python bench/bench_features.py --sizes 50 --formats parquet --run   # end to end
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--plain", action="store_true", help="also the plain DuckDB query")
     parser.add_argument("--plain-runs", type=int, default=3)
+    parser.add_argument("--run", action="store_true", help="segmint run, end to end")
     parser.add_argument("--plain-one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_one:
@@ -81,8 +84,11 @@ def main() -> None:
             log = synth(WORK / f"s{size}m.{fmt}", rows, customers=rows // 50)
             out = WORK / "features-out.csv"
             runs: list[Run] = []
+            cmd = [SEGMINT, "features", str(log), "-o", str(out), "-q"]
+            if args.run:
+                cmd = [SEGMINT, "run", str(log), "-o", str(WORK / "run-out"), "--force", "-q"]
             for _ in range(args.runs):
-                runs.append(timed([SEGMINT, "features", str(log), "-o", str(out), "-q"]))
+                runs.append(timed(cmd))
                 print(
                     f"  {log.name}: {runs[-1].wall:6.1f} s  {runs[-1].rss_mib:6.0f} MiB  "
                     f"(load {load_average()})",
@@ -92,7 +98,7 @@ def main() -> None:
             row = {
                 "rows": rows,
                 "format": fmt,
-                "tool": "segmint features",
+                "tool": "segmint run" if args.run else "segmint features",
                 **vars(m),
                 "walls": [r.wall for r in runs],
             }
@@ -127,10 +133,9 @@ def main() -> None:
             f"{r['rows']:>11,} {r['format']:8} {r['tool']:22} {r['wall']:7.1f} {r['cpu']:7.1f} "
             f"{r['wall'] / (r['rows'] / 1e6):8.2f} {r['rss_mib']:8.0f}"
         )
-    (WORK / "bench_features.json").write_text(json.dumps(rows_out, indent=2) + "\n")
-    print(
-        f"(medians of {args.runs} runs; details in {WORK / 'bench_features.json'})", file=sys.stderr
-    )
+    name = "bench_run.json" if args.run else "bench_features.json"
+    (WORK / name).write_text(json.dumps(rows_out, indent=2) + "\n")
+    print(f"(medians of {args.runs} runs; details in {WORK / name})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,11 @@ class DuckDBEngine:
             import tempfile
 
             temp_directory = self._spill = tempfile.mkdtemp(prefix="segmint-spill-")
+            # removed on close, or at exit when an engine is never closed
+            import shutil
+            import weakref
+
+            weakref.finalize(self, shutil.rmtree, temp_directory, ignore_errors=True)
         config["temp_directory"] = temp_directory
         # Insertion order is not needed by any rule; dropping it lets DuckDB stream and spill.
         config["preserve_insertion_order"] = False
@@ -279,7 +284,7 @@ class DuckDBEngine:
             return customers, items
 
         with ThreadPoolExecutor(max_workers=1) as pool:  # encodes while DuckDB reads on
-            for n, batch in enumerate(reader, start=1):
+            for n, batch in enumerate((b for b in reader if b.num_rows), start=1):
                 # copies: a view would keep the whole exported batch (its text too) alive
                 fps.append(batch.column(0).to_numpy().copy())
                 bits.append(batch.column(1).to_numpy().copy())
@@ -335,6 +340,8 @@ class DuckDBEngine:
         ):
             for cid_chunk, item_chunk in zip(cid_group.chunks, item_group.chunks, strict=True):
                 flag = next(flag_chunks)
+                if len(flag) != len(cid_chunk) or len(flag) != len(item_chunk):
+                    raise RuntimeError("sorted_counts: encoded chunks out of step with the rows")
                 cid = cid_map[pc.fill_null(cid_chunk.indices, -1).to_numpy()]
                 item = item_map[pc.fill_null(item_chunk.indices, -1).to_numpy()]
                 valid = (cid >= 0) & (item >= 0)

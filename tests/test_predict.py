@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import UCI_COLUMNS
 from segmint.cli import app
 from segmint.synth import write
 
@@ -68,19 +69,7 @@ def test_predict_warns_about_customers_outside_the_training_ranges(
         ("900001", f"P{i}", "X", 1, "2011-01-01 10:00:00", 1.0, "99999.0", "UK")
         for i in range(5000)
     ]
-    pd.DataFrame(
-        rows,
-        columns=[
-            "InvoiceNo",
-            "StockCode",
-            "Description",
-            "Quantity",
-            "InvoiceDate",
-            "UnitPrice",
-            "CustomerID",
-            "Country",
-        ],
-    ).to_csv(log, index=False)
+    pd.DataFrame(rows, columns=UCI_COLUMNS).to_csv(log, index=False)
     scored_path = tmp_path / "scored.csv"
     result = runner.invoke(
         app,

@@ -5,7 +5,7 @@ tests wait for a stage to start (a progress line on stderr, or the first file in
 output folder), not for a fixed time. After the exit: the exit code, one line on stderr and no
 traceback; no output folder (or the earlier one, untouched, when ``--force`` would replace it);
 no temporary folder beside it, in TMPDIR or in the working folder; the input byte-identical;
-no process left behind (joblib/loky workers and their resource trackers).
+no process left behind (the forked workers of segmint.parallel).
 """
 
 from __future__ import annotations
@@ -212,28 +212,11 @@ def test_signal_while_clustering(
 ) -> None:
     run = start([str(big_log[0]), "-o", str(tmp_path / "result"), "--threads", threads])
     run.wait_for_line("clustering")
-    if threads != "1":  # the joblib workers must be stopped and cleaned up too
-        run.wait_until(lambda: _workers_busy(run.proc.pid), "joblib workers at work")
+    if threads != "1":  # the forked workers must be stopped too
+        run.wait_until(lambda: bool(_descendants(run.proc.pid)), "forked workers at work")
     time.sleep(0.5)
     code, stderr, processes = run.signal(signum, group=group)
     _check_after(code, stderr, processes, signum, tmp_path, ["tmpdir"], big_log)
-
-
-def _workers_busy(pid: int) -> bool:
-    """True once joblib's (loky) workers exist and all have loaded scikit-learn for a task.
-
-    Ctrl-C while a worker is still starting up (importing joblib, within about a second of
-    its start) makes that worker print a KeyboardInterrupt traceback of its own: a known
-    limitation of joblib's process workers (see tests/README.md), so the test waits past it.
-    """
-    workers = []
-    for child in _descendants(pid):
-        try:
-            if b"LokyProcess" in Path(f"/proc/{child}/cmdline").read_bytes():
-                workers.append(Path(f"/proc/{child}/maps").read_text())
-        except OSError:
-            return False
-    return bool(workers) and all("sklearn" in maps for maps in workers)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])

@@ -7,11 +7,14 @@ only when asked (``force=True``).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,8 +158,7 @@ def export_features(result: FeatureTable, output: Path) -> None:
 
 def check_options(k: int | None, k_range: tuple[int, int], scale: str, gmm_criterion: str) -> None:
     """Fail before any work on a k, k range, scale or criterion that cannot be used."""
-    from segmint.cluster.gmm import CRITERIA
-    from segmint.cluster.transform import SCALES
+    from segmint.cluster import CRITERIA, SCALES
 
     lo, hi = k_range
     if lo < 1 or hi < lo:
@@ -191,6 +193,26 @@ def _check_customers(source: str, n: int, k: int | None, k_range: tuple[int, int
             f"{source} has {n} customers after cleaning, fewer than the largest k searched "
             f"(--k-range {lo}..{hi}); pass --k-range {min(lo, n)}..{n}"
         )
+
+
+def import_in_background(module: str) -> threading.Thread:
+    """Start importing ``module`` on a thread; a later ``import`` waits for it to finish.
+
+    Importing scikit-learn takes about 2 s on the reference machine; the engine reading the
+    log meanwhile runs in DuckDB's threads, outside the GIL, so on two cores the two overlap.
+    NumPy and pandas, which both sides import, are imported first, here. An import that fails
+    on the thread fails again, with its usual message, where the module is used.
+    """
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=load, name=f"import {module}", daemon=True)
+    thread.start()
+    return thread
 
 
 def versions() -> dict[str, str]:
@@ -317,6 +339,7 @@ def run(
     target = Path(outdir) if outdir is not None else None
     if target is not None:
         check_folder(target, force=force)  # fail before any work
+    import_in_background("segmint.model")
     eng = get_engine(
         engine,
         threads=threads,
@@ -461,10 +484,37 @@ def fit_and_write(
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, indent=2, sort_keys=False, allow_nan=False) + "\n"
         )
-        segmenter.save(tmp / "model.skops")
-        if report:
-            from segmint.report import write_report
-
-            progress("drawing the report")
-            write_report(tmp)
+        _save_and_report(segmenter, tmp, report=report, n_jobs=threads, progress=progress)
     return result
+
+
+def _save_and_report(
+    segmenter: Segmenter, outdir: Path, *, report: bool, n_jobs: int | None, progress: Progress
+) -> None:
+    """Write ``model.skops`` and (with ``report``) the report, side by side when cores allow.
+
+    Saving imports skops, which scans scikit-learn's public types (about 1 s) and then writes
+    the model; it shares nothing with the report, so a forked child does it while the figures
+    are drawn (:mod:`segmint.parallel`).
+    """
+    from segmint.parallel import Child, effective_jobs
+
+    def save() -> None:
+        segmenter.save(outdir / "model.skops")
+
+    if not report:
+        save()
+        return
+    from segmint.report import write_report
+
+    progress("drawing the report")
+    if effective_jobs(n_jobs, 2) < 2:
+        save()
+        write_report(outdir, n_jobs=1)
+        return
+    saver = Child([save])
+    try:
+        write_report(outdir, n_jobs=n_jobs)
+        saver.result()
+    finally:
+        saver.kill()

@@ -12,7 +12,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SIGNIFICANT_DIGITS", "describe", "json_safe"]
+__all__ = ["CRITERIA", "SCALES", "SIGNIFICANT_DIGITS", "describe", "json_safe"]
+
+# The two option lists live here, not in ``transform`` and ``gmm``, so that checking a
+# command line does not import scikit-learn (about 2 s); both modules re-export them.
+
+#: Accepted values of ``scale``: ``"log-standard"`` is ``log1p`` then standard scaling (the
+#: default); ``"standard"`` and ``"robust"`` scale the raw values (no logarithm) with
+#: :class:`~sklearn.preprocessing.StandardScaler` or
+#: :class:`~sklearn.preprocessing.RobustScaler` (median and interquartile range); ``"none"``
+#: leaves the values as they are.
+SCALES: tuple[str, ...] = ("log-standard", "standard", "robust", "none")
+#: Model selection criteria of the Gaussian mixture.
+CRITERIA: tuple[str, ...] = ("bic", "aic")
 
 #: Significant digits floats keep in :func:`describe`, so that metrics.json is reproducible.
 SIGNIFICANT_DIGITS: int = 6

@@ -1,7 +1,8 @@
 """Gaussian mixtures over n_components x covariance types: BIC/AIC grid and an honest choice.
 
 :func:`grid` fits one :class:`~sklearn.mixture.GaussianMixture` per cell of
-``n_components x covariance_type`` (cells run in parallel with joblib) and records BIC and AIC.
+``n_components x covariance_type`` (cells run side by side in forked processes, see
+:mod:`segmint.parallel`) and records BIC and AIC.
 Fit it on dequantised data (:func:`segmint.cluster.transform.dequantise`): on raw integer counts
 the BIC keeps falling as components collapse onto repeated values, and the "best" model lands on
 the top of whatever range was searched.
@@ -17,16 +18,19 @@ which way to widen ``--k-range``.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
+
+from segmint.cluster import CRITERIA
+from segmint.parallel import run_tasks
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -41,8 +45,6 @@ __all__ = [
 
 #: Covariance structures searched by default, in the order they are reported.
 COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
-#: Model selection criteria.
-CRITERIA: tuple[str, ...] = ("bic", "aic")
 #: Relative criterion difference under which two numbers of components count as equally good.
 EVIDENCE_TOLERANCE: float = 0.01
 #: EM iterations per fit.
@@ -117,7 +119,8 @@ def grid(
     random_state : int
         Seed of every fit.
     n_jobs : int or None, default=None
-        Cells fitted in parallel (joblib; None means 1 unless in a joblib context).
+        Processes fitting cells side by side (:func:`segmint.parallel.run_tasks`; default
+        one per core). The results do not depend on it.
 
     Returns
     -------
@@ -130,7 +133,9 @@ def grid(
         Convergence warnings, with their cell.
     """
     cells = [(int(n), str(c)) for n in n_components for c in covariance_types]
-    results = Parallel(n_jobs=n_jobs)(delayed(_fit_cell)(Z, n, c, random_state) for n, c in cells)
+    results = run_tasks(
+        [functools.partial(_fit_cell, Z, n, c, random_state) for n, c in cells], n_jobs=n_jobs
+    )
     models: dict[tuple[int, str], GaussianMixture] = {}
     rows = []
     messages: list[str] = []

@@ -17,13 +17,13 @@ its reason and warnings when the indices disagree or the choice sits on the edge
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
@@ -31,6 +31,7 @@ from sklearn.metrics.pairwise import euclidean_distances
 from threadpoolctl import threadpool_limits
 
 from segmint.cluster.knee import Knee
+from segmint.parallel import run_tasks
 
 __all__ = [
     "KMEANS_N_INIT",
@@ -198,7 +199,8 @@ def sweep(
         The silhouette is computed on a seeded sample of this many customers when there are
         more (the same sample for every k).
     n_jobs : int or None, default=None
-        Values of k fitted in parallel (joblib).
+        Processes fitting values of k side by side (:func:`segmint.parallel.run_tasks`;
+        default one per core). The results do not depend on it.
 
     Returns
     -------
@@ -215,8 +217,12 @@ def sweep(
     sample = None
     if n > silhouette_sample:
         sample = np.sort(rng.choice(n, size=silhouette_sample, replace=False))
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_sweep_one)(Z, fit_sample, sample, int(k), random_state) for k in k_values
+    results = run_tasks(
+        [
+            functools.partial(_sweep_one, Z, fit_sample, sample, int(k), random_state)
+            for k in k_values
+        ],
+        n_jobs=n_jobs,
     )
     rows = [r[0] for r in results]
     models = {int(k): r[1] for k, r in zip(k_values, results, strict=True)}

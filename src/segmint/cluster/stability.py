@@ -14,15 +14,17 @@ with each refitted model and compares with the reference labels:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
+
+from segmint.parallel import run_tasks
 
 __all__ = ["agreement", "bootstrap", "jaccard_per_segment"]
 
@@ -128,7 +130,8 @@ def bootstrap(
     random_state : int
         Seed of the resampling (one child seed per resample).
     n_jobs : int or None, default=None
-        Resamples refitted in parallel (joblib).
+        Processes refitting resamples side by side (:func:`segmint.parallel.run_tasks`;
+        default one per core). The results do not depend on it.
 
     Returns
     -------
@@ -137,8 +140,12 @@ def bootstrap(
         of float, "mean_ari": float, "jaccard": list of float (one per segment)}``.
     """
     seeds = np.random.SeedSequence(random_state).spawn(n_bootstrap)
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_one_resample)(estimator, X_fit, X_predict, reference, n_segments, s) for s in seeds
+    results = run_tasks(
+        [
+            functools.partial(_one_resample, estimator, X_fit, X_predict, reference, n_segments, s)
+            for s in seeds
+        ],
+        n_jobs=n_jobs,
     )
     aris = [r[0] for r in results]
     if results:

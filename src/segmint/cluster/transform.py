@@ -19,14 +19,9 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler, StandardScaler
 
-__all__ = ["SCALES", "cell_centres", "dequantise", "integer_columns", "make_transform"]
+from segmint.cluster import SCALES
 
-#: Accepted values of ``scale``: ``"log-standard"`` is ``log1p`` then standard scaling (the
-#: default); ``"standard"`` and ``"robust"`` scale the raw values (no logarithm) with
-#: :class:`~sklearn.preprocessing.StandardScaler` or
-#: :class:`~sklearn.preprocessing.RobustScaler` (median and interquartile range); ``"none"``
-#: leaves the values as they are.
-SCALES: tuple[str, ...] = ("log-standard", "standard", "robust", "none")
+__all__ = ["SCALES", "cell_centres", "dequantise", "integer_columns", "make_transform"]
 
 
 def make_transform(scale: str = "log-standard") -> Pipeline:

@@ -1,0 +1,208 @@
+"""Independent tasks on several cores by forking the process: :func:`run_tasks` and :class:`Child`.
+
+The report's figures and the saved model do not depend on each other, and drawing a figure or
+writing a model is pure Python, so threads cannot run them side by side (the GIL). A forked
+child starts with every module the parent already imported; a spawned worker (joblib's loky)
+would import scikit-learn and matplotlib again, about 2-3 s each on the reference machine,
+which is longer than all the work there is on an Online Retail-sized run.
+
+A forked child runs its tasks with BLAS and OpenMP limited to one thread (threadpoolctl): GNU
+OpenMP, which scikit-learn's KMeans uses, hangs in a child forked after the parent used it with
+several threads, and works with one (measured, and the reason ``tests/test_parallel.py`` forks
+after a two-thread KMeans). Each child runs with the default SIGINT and SIGTERM actions, so a
+Ctrl-C or a ``kill`` ends it silently while the parent cleans up; when the parent fails, it kills
+its children. Results and exceptions come back pickled through a pipe.
+
+Where ``fork`` is not the platform's way (Windows, macOS) the tasks run one after the other in
+the calling process, with the same results.
+
+Examples
+--------
+>>> from segmint.parallel import run_tasks
+>>> run_tasks([lambda: 1 + 1, lambda: "b" * 2], n_jobs=2)
+[2, 'bb']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["Child", "can_fork", "effective_jobs", "run_tasks"]
+
+T = TypeVar("T")
+
+
+def can_fork() -> bool:
+    """True where tasks may run in forked children (Linux)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
+    """Number of processes to use: ``n_jobs`` (default: the usable cores), at most ``n_tasks``.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        Processes wanted; ``None`` means one per usable core.
+    n_tasks : int
+        Number of tasks.
+
+    Returns
+    -------
+    int
+        At least 1; 1 where :func:`can_fork` is false.
+    """
+    if not can_fork():
+        return 1
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0))
+    return max(1, min(int(n_jobs), n_tasks))
+
+
+class Child:
+    """Tasks running in a forked child process; :meth:`result` waits for their return values.
+
+    Parameters
+    ----------
+    tasks : sequence of callables
+        Called in order in the child, without arguments. Their return values (and an
+        exception, if one is raised) must be picklable.
+    """
+
+    def __init__(self, tasks: Sequence[Callable[[], Any]]) -> None:
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns on fork when the process has threads (BLAS, OpenMP); the
+            # child below runs none of their code.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child; covered through its results
+            _child_main(tasks, read_fd, write_fd)
+        os.close(write_fd)
+        self.pid: int | None = pid
+        self._fd: int | None = read_fd
+
+    def result(self) -> list[Any]:
+        """Wait for the child; the tasks' return values, or re-raise the task's exception.
+
+        Raises
+        ------
+        RuntimeError
+            When the child died without an answer (killed, or out of memory).
+        """
+        assert self._fd is not None and self.pid is not None, "result() called twice"
+        with os.fdopen(self._fd, "rb") as pipe:
+            self._fd = None
+            data = pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        if not data:
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
+                raise KeyboardInterrupt  # Ctrl-C reached the child first; the parent stops too
+            raise RuntimeError(f"a worker process ended without an answer ({_describe(status)})")
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            raise value
+        return list(value)
+
+    def kill(self) -> None:
+        """Stop the child (if it still runs) and release its pipe; safe to call twice."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def _child_main(
+    tasks: Sequence[Callable[[], Any]], read_fd: int, write_fd: int
+) -> None:  # pragma: no cover - runs in the child
+    """Run ``tasks``, send the pickled outcome, and leave without unwinding the parent's stack.
+
+    ``os._exit`` skips the parent's ``finally`` blocks and atexit handlers, which would
+    otherwise delete the run's temporary folder from inside the child.
+    """
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.close(read_fd)
+        try:
+            # GNU OpenMP (scikit-learn's KMeans, also inside GaussianMixture's initialisation)
+            # hangs in a forked child unless it runs single-threaded there.
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1):
+                payload: tuple[str, Any] = ("ok", [task() for task in tasks])
+        except BaseException as exc:  # sent to the parent, raised there
+            payload = ("error", exc)
+        try:
+            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            error = RuntimeError(f"a worker's result could not be sent: {type(exc).__name__}")
+            data = pickle.dumps(("error", error))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(data)
+    finally:
+        os._exit(0)
+
+
+def run_tasks(tasks: Sequence[Callable[[], T]], n_jobs: int | None = None) -> list[T]:
+    """Call every task and return their results in order, on up to ``n_jobs`` processes.
+
+    The calling process runs tasks 0, n, 2n, ...; forked children run the others (tasks
+    1, n + 1, ... in the first child, and so on). Give tasks of similar cost.
+
+    Parameters
+    ----------
+    tasks : sequence of callables
+        Independent tasks without arguments, with picklable results.
+    n_jobs : int or None, default=None
+        Processes to use, see :func:`effective_jobs`.
+
+    Returns
+    -------
+    list
+        ``[task() for task in tasks]``, the same whatever ``n_jobs`` is.
+
+    Raises
+    ------
+    BaseException
+        The first exception a task raised (a child's is re-raised in the caller); the other
+        children are then stopped.
+    """
+    n = effective_jobs(n_jobs, len(tasks))
+    if n <= 1:
+        return [task() for task in tasks]
+    shares = [list(range(i, len(tasks), n)) for i in range(n)]
+    children: list[Child] = []
+    try:
+        for share in shares[1:]:
+            children.append(Child([tasks[j] for j in share]))
+        outcomes = [[tasks[j]() for j in shares[0]]]
+        outcomes += [child.result() for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    results: list[Any] = [None] * len(tasks)
+    for share, values in zip(shares, outcomes, strict=True):
+        for j, value in zip(share, values, strict=True):
+            results[j] = value
+    return results

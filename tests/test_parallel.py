@@ -1,0 +1,102 @@
+"""segmint.parallel: forked tasks give the same results as running them in turn."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from segmint.errors import SegmintError
+from segmint.parallel import Child, can_fork, effective_jobs, run_tasks
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="tasks run in turn without fork")
+
+
+def _pid_and(value: int) -> tuple[int, int]:
+    return os.getpid(), value * value
+
+
+def test_effective_jobs_is_bounded_by_tasks_and_at_least_one() -> None:
+    assert effective_jobs(1, 10) == 1
+    assert effective_jobs(8, 3) == (3 if can_fork() else 1)
+    assert effective_jobs(4, 0) == 1
+    assert 1 <= effective_jobs(None, 100) <= max(1, os.cpu_count() or 1)
+
+
+@needs_fork
+@pytest.mark.parametrize("n_jobs", [2, 3])
+def test_results_in_order_and_children_really_used(n_jobs: int) -> None:
+    tasks = [functools.partial(_pid_and, v) for v in range(7)]
+    results = run_tasks(tasks, n_jobs=n_jobs)
+    assert [r[1] for r in results] == [v * v for v in range(7)]
+    pids = {r[0] for r in results}
+    assert os.getpid() in pids  # the caller takes a share
+    assert len(pids) == n_jobs  # and each child another
+
+
+def test_one_job_runs_in_the_caller() -> None:
+    results = run_tasks([functools.partial(_pid_and, v) for v in range(3)], n_jobs=1)
+    assert results == [(os.getpid(), 0), (os.getpid(), 1), (os.getpid(), 4)]
+
+
+def _fail(message: str) -> None:
+    raise SegmintError(message)
+
+
+@needs_fork
+def test_a_childs_exception_is_raised_in_the_caller() -> None:
+    tasks = [lambda: 1, functools.partial(_fail, "disk full in the child")]
+    with pytest.raises(SegmintError, match="disk full in the child"):
+        run_tasks(tasks, n_jobs=2)
+
+
+@needs_fork
+def test_children_are_stopped_when_the_callers_share_fails() -> None:
+    def slow() -> int:
+        time.sleep(30)
+        return 1
+
+    started = time.monotonic()
+    with pytest.raises(SegmintError, match="caller failed"):
+        run_tasks([functools.partial(_fail, "caller failed"), slow], n_jobs=2)
+    assert time.monotonic() - started < 10  # the sleeping child was killed, not awaited
+
+
+@needs_fork
+def test_a_killed_child_is_reported() -> None:
+    child = Child([lambda: time.sleep(30)])
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="killed by signal 9"):
+        child.result()
+    child.kill()  # safe after result()
+
+
+@needs_fork
+def test_unpicklable_result_is_an_error_not_a_hang() -> None:
+    with pytest.raises(RuntimeError, match="could not be sent"):
+        run_tasks([lambda: 1, lambda: (lambda: None)], n_jobs=2)
+
+
+def _kmeans_labels(seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    X = np.random.default_rng(0).normal(size=(5_000, 3))
+    return KMeans(4, n_init=2, random_state=seed).fit(X).labels_
+
+
+@needs_fork
+def test_kmeans_in_a_child_after_a_multithreaded_kmeans_in_the_parent() -> None:
+    """GNU OpenMP hangs in a fork after a multi-threaded region unless limited to one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2):
+        _kmeans_labels(0)  # the parent's OpenMP pool now has threads
+    expected = [_kmeans_labels(s) for s in (1, 2)]
+    got = run_tasks([functools.partial(_kmeans_labels, s) for s in (1, 2)], n_jobs=2)
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(e, g)

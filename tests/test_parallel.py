@@ -79,7 +79,7 @@ def test_a_killed_child_is_reported() -> None:
 @needs_fork
 def test_unpicklable_result_is_an_error_not_a_hang() -> None:
     with pytest.raises(RuntimeError, match="could not be sent"):
-        run_tasks([lambda: 1, lambda: (lambda: None)], n_jobs=2)
+        run_tasks([lambda: 1, lambda: lambda: None], n_jobs=2)
 
 
 def _kmeans_labels(seed: int) -> np.ndarray:

@@ -25,6 +25,8 @@ def test_effective_jobs_is_bounded_by_tasks_and_at_least_one() -> None:
     assert effective_jobs(8, 3) == (3 if can_fork() else 1)
     assert effective_jobs(4, 0) == 1
     assert 1 <= effective_jobs(None, 100) <= max(1, os.cpu_count() or 1)
+    assert effective_jobs(-1, 100) == effective_jobs(None, 100)
+    assert effective_jobs(-1000, 100) == 1
 
 
 @needs_fork

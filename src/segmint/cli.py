@@ -171,7 +171,8 @@ EncodingOpt = Annotated[
 ]
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (embedded, default) or spark.")]
 ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", min=1, help="Worker threads (default: all cores).")
+    int | None,
+    typer.Option("--threads", min=1, help="Worker threads and processes (default: all cores)."),
 ]
 MemoryOpt = Annotated[
     str | None,

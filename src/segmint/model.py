@@ -146,9 +146,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Above this many customers fit the KMeans sweep, the mixtures and the bootstrap on a
         seeded sample of ``LARGE_SAMPLE_SIZE`` (50,000) customers, then assign everyone.
     n_jobs : int or None, default=None
-        Parallel jobs (joblib processes) for the KMeans sweep, the mixture grid and the
-        bootstrap; -1 uses all cores. Each job (and a sequential fit) runs BLAS and OpenMP
-        single-threaded.
+        Processes fitting the KMeans sweep, the mixture grid and the bootstrap side by side
+        (forked, :mod:`segmint.parallel`); None or -1 uses every core, 1 fits in the calling
+        process. Each process runs BLAS and OpenMP single-threaded. The results do not depend
+        on it.
 
     Attributes
     ----------
@@ -393,7 +394,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             )
         # BLAS and OpenMP run single-threaded: every fit here is small (at most 50,000
         # customers); threads cost more than they gain, and far more on a busy machine
-        # (measured: 30x slower KMeans with 2 threads under load). Parallelism is n_jobs.
+        # (measured: 30x slower KMeans with 2 threads under load). Parallelism is n_jobs processes.
         with threadpool_limits(limits=1):
             return self._fit(X_in, lo, hi, cov_types)
 

@@ -50,7 +50,8 @@ def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
     Parameters
     ----------
     n_jobs : int or None
-        Processes wanted; ``None`` means one per usable core.
+        Processes wanted; ``None`` means one per usable core and a negative number counts
+        back from it (scikit-learn's convention: -1 is every core, -2 all but one).
     n_tasks : int
         Number of tasks.
 
@@ -61,8 +62,11 @@ def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
     """
     if not can_fork():
         return 1
+    cores = len(os.sched_getaffinity(0))
     if n_jobs is None:
-        n_jobs = len(os.sched_getaffinity(0))
+        n_jobs = cores
+    elif n_jobs < 0:
+        n_jobs = cores + 1 + n_jobs
     return max(1, min(int(n_jobs), n_tasks))
 
 

@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from segmint.cluster import gmm as _gmm
 from segmint.cluster import kmeans as _kmeans
@@ -50,6 +49,7 @@ from segmint.cluster.transform import (
     make_transform,
 )
 from segmint.errors import SegmintError
+from segmint.parallel import single_threaded
 
 __all__ = [
     "EXPECTED_UNTRUSTED_TYPES",
@@ -395,7 +395,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         # BLAS and OpenMP run single-threaded: every fit here is small (at most 50,000
         # customers); threads cost more than they gain, and far more on a busy machine
         # (measured: 30x slower KMeans with 2 threads under load). Parallelism is n_jobs processes.
-        with threadpool_limits(limits=1):
+        with single_threaded():
             return self._fit(X_in, lo, hi, cov_types)
 
     def _fit(self, X_in: np.ndarray, lo: int, hi: int, cov_types: tuple[str, ...]) -> Segmenter:

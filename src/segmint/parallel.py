@@ -34,9 +34,26 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["Child", "can_fork", "effective_jobs", "run_tasks"]
+__all__ = ["Child", "can_fork", "effective_jobs", "run_tasks", "single_threaded"]
 
 T = TypeVar("T")
+
+_controller: tuple[int, Any] | None = None  # (len(sys.modules) when made, ThreadpoolController)
+
+
+def single_threaded() -> contextlib.AbstractContextManager[Any]:
+    """A context in which BLAS and OpenMP run one thread (threadpoolctl), cheap to re-enter.
+
+    ``threadpool_limits(1)`` lists the loaded libraries on every call (about 9 ms, over 70
+    calls a run); the list is kept instead, and made again only once more modules (and so
+    perhaps more libraries) have been imported.
+    """
+    global _controller
+    from threadpoolctl import ThreadpoolController
+
+    if _controller is None or _controller[0] != len(sys.modules):
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1].limit(limits=1)
 
 
 def can_fork() -> bool:
@@ -151,9 +168,7 @@ def _child_main(
         try:
             # GNU OpenMP (scikit-learn's KMeans, also inside GaussianMixture's initialisation)
             # hangs in a forked child unless it runs single-threaded there.
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=1):
+            with single_threaded():
                 payload: tuple[str, Any] = ("ok", [task() for task in tasks])
         except BaseException as exc:  # sent to the parent, raised there
             payload = ("error", exc)

@@ -27,10 +27,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
 from segmint.cluster import CRITERIA
-from segmint.parallel import run_tasks
+from segmint.parallel import run_tasks, single_threaded
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -85,7 +84,7 @@ def _fit_cell(
     (far more on a busy machine), and parallelism comes from joblib's ``n_jobs``.
     """
     model = make_gmm(n_components, covariance_type, random_state)
-    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+    with single_threaded(), warnings.catch_warnings(record=True) as caught:
         # Non-convergence is reported to the user (Segmenter.warnings_), not raised.
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(Z)

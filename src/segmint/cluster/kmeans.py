@@ -28,10 +28,9 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.metrics.pairwise import euclidean_distances
-from threadpoolctl import threadpool_limits
 
 from segmint.cluster.knee import Knee
-from segmint.parallel import run_tasks
+from segmint.parallel import run_tasks, single_threaded
 
 __all__ = [
     "KMEANS_N_INIT",
@@ -139,7 +138,7 @@ def _sweep_one(
     BLAS and OpenMP run single-threaded: the fit is small, threads cost more than they gain
     (far more on a busy machine), and parallelism comes from joblib's ``n_jobs``.
     """
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return _measure(Z, fit_sample, sample, k, random_state)
 
 

@@ -22,9 +22,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
-from threadpoolctl import threadpool_limits
 
-from segmint.parallel import run_tasks
+from segmint.parallel import run_tasks, single_threaded
 
 __all__ = ["agreement", "bootstrap", "jaccard_per_segment"]
 
@@ -86,7 +85,7 @@ def _one_resample(
     idx = rng.integers(0, X_fit.shape[0], size=X_fit.shape[0])
     model = clone(estimator)
     # Single-threaded: a small fit (see segmint.cluster.gmm.grid); parallelism is n_jobs.
-    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+    with single_threaded(), warnings.catch_warnings(record=True) as caught:
         # A resample holds ~63% distinct customers; a fit that cannot find k distinct
         # clusters or does not converge is reported (Segmenter.warnings_), not raised.
         warnings.simplefilter("always", ConvergenceWarning)

@@ -467,7 +467,7 @@ def _exit_now(code: object) -> NoReturn:
 
     Freeing the modules of scikit-learn, SciPy, pandas and matplotlib one by one at exit took
     0.7 s of a 12 s run on the reference machine, for nothing. atexit handlers (DuckDB's spill
-    folder, joblib's workers) still run.
+    folder) still run.
     """
     import atexit
 

@@ -81,7 +81,7 @@ def _fit_cell(
     """Fit one cell; return (model, BIC, AIC, convergence messages).
 
     BLAS and OpenMP run single-threaded: the fit is small, threads cost more than they gain
-    (far more on a busy machine), and parallelism comes from joblib's ``n_jobs``.
+    (far more on a busy machine), and parallelism comes from ``n_jobs`` processes.
     """
     model = make_gmm(n_components, covariance_type, random_state)
     with single_threaded(), warnings.catch_warnings(record=True) as caught:

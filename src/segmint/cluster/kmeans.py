@@ -136,7 +136,7 @@ def _sweep_one(
     """Fit one k and measure it (one row of the sweep).
 
     BLAS and OpenMP run single-threaded: the fit is small, threads cost more than they gain
-    (far more on a busy machine), and parallelism comes from joblib's ``n_jobs``.
+    (far more on a busy machine), and parallelism comes from ``n_jobs`` processes.
     """
     with single_threaded():
         return _measure(Z, fit_sample, sample, k, random_state)

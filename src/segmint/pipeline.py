@@ -200,16 +200,13 @@ def import_in_background(module: str) -> threading.Thread:
 
     Importing scikit-learn takes about 2 s on the reference machine; the engine reading the
     log meanwhile runs in DuckDB's threads, outside the GIL, so on two cores the two overlap.
-    NumPy and pandas, which both sides import, are imported first, here. An import that fails
-    on the thread fails again, with its usual message, where the module is used.
-
-    ``scipy.special`` comes second: skops, when imported to save the model, looks each SciPy
-    ufunc up in every loaded module in import order, and with ``scipy.special`` early in
-    ``sys.modules`` that search takes 0.7 s rather than 1.5 s.
+    NumPy and pandas, which both sides import, are imported first, here (in the order of
+    :func:`segmint._imports.early`). An import that fails on the thread fails again, with its
+    usual message, where the module is used.
     """
-    import numpy  # noqa: F401
-    import pandas  # noqa: F401
-    import scipy.special  # noqa: F401
+    from segmint._imports import early
+
+    early()
 
     def load() -> None:
         with contextlib.suppress(Exception):

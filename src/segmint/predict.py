@@ -60,6 +60,9 @@ def score(
     -------
     Scored
     """
+    from segmint._imports import early
+
+    early()  # before pandas, so that loading the model is fast
     import pandas as pd
 
     from segmint.features import customer_features

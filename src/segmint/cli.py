@@ -177,7 +177,8 @@ ThreadsOpt = Annotated[
 MemoryOpt = Annotated[
     str | None,
     typer.Option(
-        "--memory-limit", help="Engine memory before spilling, e.g. 2GB (default: 60% of RAM)."
+        "--memory-limit",
+        help="Engine memory before spilling, e.g. 2GB (default: a quarter of RAM, at most 1.5GB).",
     ),
 ]
 TempOpt = Annotated[str | None, typer.Option("--temp-dir", help="Where the engine spills to disk.")]

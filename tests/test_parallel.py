@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from segmint.errors import SegmintError
-from segmint.parallel import Child, can_fork, effective_jobs, run_tasks
+from segmint.parallel import Child, Worker, can_fork, effective_jobs, run_tasks
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="tasks run in turn without fork")
 
@@ -102,3 +102,51 @@ def test_kmeans_in_a_child_after_a_multithreaded_kmeans_in_the_parent() -> None:
     got = run_tasks([functools.partial(_kmeans_labels, s) for s in (1, 2)], n_jobs=2)
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(e, g)
+
+
+def _loaded(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+def _import_wave() -> None:
+    import wave  # noqa: F401  (a stdlib module nothing else here imports)
+
+
+def _boom() -> None:
+    raise ValueError("prepare failed")
+
+
+@needs_fork
+def test_worker_prepares_then_runs_the_task_it_is_sent() -> None:
+    assert not _loaded("wave")
+    worker = Worker(_import_wave)
+    try:
+        worker.submit(functools.partial(_loaded, "wave"))
+        assert worker.result() == [True]  # imported in the worker, by prepare
+    finally:
+        worker.kill()
+    assert worker.pid is None
+
+
+@needs_fork
+def test_worker_survives_a_failing_prepare_and_reports_task_errors() -> None:
+    worker = Worker(_boom)
+    try:
+        worker.submit(functools.partial(_fail, "task failed"))
+        with pytest.raises(SegmintError, match="task failed"):
+            worker.result()
+    finally:
+        worker.kill()
+
+
+@needs_fork
+def test_worker_never_sent_a_task_is_killed_cleanly() -> None:
+    worker = Worker(_import_wave)
+    pid = worker.pid
+    assert pid is not None
+    worker.kill()
+    worker.kill()  # twice is fine
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left

@@ -212,8 +212,9 @@ def test_signal_while_clustering(
 ) -> None:
     run = start([str(big_log[0]), "-o", str(tmp_path / "result"), "--threads", threads])
     run.wait_for_line("clustering")
-    if threads != "1":  # the forked workers must be stopped too
-        run.wait_until(lambda: bool(_descendants(run.proc.pid)), "forked workers at work")
+    if threads != "1":  # the forked workers must be stopped too: the report process, forked
+        # at the start, and at least one clustering worker
+        run.wait_until(lambda: len(_descendants(run.proc.pid)) >= 2, "forked workers at work")
     time.sleep(0.5)
     code, stderr, processes = run.signal(signum, group=group)
     _check_after(code, stderr, processes, signum, tmp_path, ["tmpdir"], big_log)

@@ -1,4 +1,7 @@
-"""Independent tasks on several cores by forking the process: :func:`run_tasks` and :class:`Child`.
+"""Independent tasks on several cores by forking the process: :func:`run_tasks`, :class:`Child`.
+
+:class:`Worker` is a child forked early that gets ready (imports) on a spare core and runs one
+task later: the run forks the process that draws its report before importing scikit-learn.
 
 The report's figures and the saved model do not depend on each other, and drawing a figure or
 writing a model is pure Python, so threads cannot run them side by side (the GIL). A forked
@@ -33,12 +36,13 @@ import contextlib
 import os
 import pickle
 import signal
+import struct
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["Child", "can_fork", "effective_jobs", "run_tasks", "single_threaded"]
+__all__ = ["Child", "Worker", "can_fork", "effective_jobs", "run_tasks", "single_threaded"]
 
 T = TypeVar("T")
 
@@ -103,13 +107,7 @@ class Child:
 
     def __init__(self, tasks: Sequence[Callable[[], Any]]) -> None:
         read_fd, write_fd = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        with warnings.catch_warnings():
-            # Python >= 3.12 warns on fork when the process has threads (BLAS, OpenMP); the
-            # child below runs none of their code.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = _fork()
         if pid == 0:  # pragma: no cover - runs in the child; covered through its results
             _child_main(tasks, read_fd, write_fd)
         os.close(write_fd)
@@ -149,6 +147,93 @@ class Child:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class Worker(Child):
+    """A child forked early that gets ready (``prepare``), then runs one task sent to it later.
+
+    Fork it before the heavy imports and the threads of the caller: the child spends the
+    caller's busy time on a spare core (importing matplotlib, say), so that the task, when it
+    comes, starts at once. :meth:`submit` sends the task (a picklable callable, such as a
+    :func:`functools.partial` of a module-level function); :meth:`result` waits for its return
+    value, as a one-item list. A worker that is never sent a task ends when :meth:`kill` is
+    called or the caller exits.
+
+    Parameters
+    ----------
+    prepare : callable
+        Run in the child right away; an exception in it is ignored (the task will meet it
+        again, with its usual message).
+    """
+
+    def __init__(self, prepare: Callable[[], None]) -> None:
+        task_read, task_write = os.pipe()
+        read_fd, write_fd = os.pipe()
+        pid = _fork()
+        if pid == 0:  # pragma: no cover - runs in the child; covered through its results
+            os.close(task_write)
+            _worker_main(prepare, task_read, read_fd, write_fd)
+        os.close(task_read)
+        os.close(write_fd)
+        self.pid = pid
+        self._fd = read_fd
+        self._task_fd: int | None = task_write
+
+    def submit(self, task: Callable[[], Any]) -> None:
+        """Send ``task`` to the worker (once)."""
+        assert self._task_fd is not None, "submit() called twice"
+        data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(self._task_fd, "wb") as pipe:
+            self._task_fd = None
+            pipe.write(struct.pack("<Q", len(data)) + data)
+
+    def kill(self) -> None:
+        """Stop the worker (if it still runs) and release its pipes; safe to call twice."""
+        if self._task_fd is not None:
+            os.close(self._task_fd)
+            self._task_fd = None
+        super().kill()
+
+
+def _fork() -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns on fork when the process has threads (BLAS, OpenMP); children
+        # run none of their code (see the module docstring).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return b""
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _worker_main(
+    prepare: Callable[[], None], task_fd: int, read_fd: int, write_fd: int
+) -> None:  # pragma: no cover - runs in the child
+    """Prepare, wait for the task (length-prefixed pickle), run it as :func:`_child_main`."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with contextlib.suppress(Exception):
+            prepare()
+        header = _read_exactly(task_fd, 8)
+        data = _read_exactly(task_fd, struct.unpack("<Q", header)[0]) if header else b""
+        os.close(task_fd)
+        if not data:  # the caller ended, or killed the worker without a task
+            return
+        task = pickle.loads(data)
+        _child_main([task], read_fd, write_fd)
+    finally:
+        os._exit(0)
 
 
 def _describe(status: int) -> str:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIGURES",
     "SECTIONS",
+    "preload",
     "read_run",
     "render_figures",
     "render_html",
@@ -215,11 +216,7 @@ def render_figures(
         ),
         "contingency": contingency,
     }
-    # Imported here, once, rather than in each process drawing figures (~0.8 s apiece).
-    import matplotlib.backends.backend_agg
-    import matplotlib.figure  # noqa: F401
-    import PIL.Image  # noqa: F401
-
+    preload()  # here, once, rather than in each process drawing figures (~0.8 s apiece)
     todo = [(meta["key"], draw.get(meta["key"])) for meta in summary["figures"]]
     jobs = [(key, make) for key, make in todo if make is not None]
     pngs = run_tasks(
@@ -227,6 +224,15 @@ def render_figures(
         n_jobs=n_jobs,
     )
     return {key: png for (key, _), png in zip(jobs, pngs, strict=True)}
+
+
+def preload() -> None:
+    """Import what drawing the figures needs (matplotlib's Agg canvas, Pillow): about 0.8 s."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+    import PIL.Image  # noqa: F401
+
+    import segmint.plots  # noqa: F401
 
 
 def _png(make: Callable[[], Figure]) -> bytes:

@@ -6,6 +6,13 @@ import subprocess
 import sys
 
 
+def _python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter; its stdout, stripped."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_early_loads_scipy_special_before_pandas() -> None:
     code = (
         "import sys\n"
@@ -14,9 +21,7 @@ def test_early_loads_scipy_special_before_pandas() -> None:
         "names = list(sys.modules)\n"
         "print(names.index('scipy.special._ufuncs') < names.index('pandas'))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"
+    assert _python(code) == "True"
 
 
 def test_cli_startup_does_not_import_the_heavy_libraries() -> None:
@@ -26,6 +31,4 @@ def test_cli_startup_does_not_import_the_heavy_libraries() -> None:
         "heavy = {'pandas', 'sklearn', 'scipy', 'matplotlib', 'duckdb', 'skops'}\n"
         "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert _python(code) == "[]"

@@ -2,19 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import UCI_COLUMNS
 from segmint.errors import SegmintError
 from segmint.schema import normalise_name, required_columns, resolve_columns
 
-RETAIL = [
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-]
+RETAIL = UCI_COLUMNS
 RETAIL_II = [
     "Invoice",
     "StockCode",

@@ -202,13 +202,10 @@ def import_in_background(module: str) -> threading.Thread:
 
     Importing scikit-learn takes about 2 s on the reference machine; the engine reading the
     log meanwhile runs in DuckDB's threads, outside the GIL, so on two cores the two overlap.
-    NumPy and pandas, which both sides import, are imported first, here (in the order of
-    :func:`segmint._imports.early`). An import that fails on the thread fails again, with its
-    usual message, where the module is used.
+    Call it after :func:`segmint._imports.early`, so that NumPy and pandas, which both sides
+    import, are already loaded. An import that fails on the thread fails again, with its usual
+    message, where the module is used.
     """
-    from segmint._imports import early
-
-    early()
 
     def load() -> None:
         with contextlib.suppress(Exception):
@@ -335,22 +332,71 @@ def run(
     -------
     RunResult
     """
-    from segmint.features import parse_features
+    from segmint._imports import early
+    from segmint.engines import get_engine
+    from segmint.features import FeatureTable, customer_table, parse_features, prepare
 
     names = parse_features(features)
     check_options(k, k_range, scale, gmm_criterion)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
         check_folder(target, force=force)  # fail before any work
+    early()  # before forking the report process and starting the import thread
     reporter = _start_reporter(threads) if report and target is not None else None
     try:
-        return _run(
-            inputs,
+        import_in_background("segmint.model")
+        eng = get_engine(
+            engine,
+            threads=threads,
+            memory_limit=memory_limit,
+            temp_directory=temp_directory,
+            spark_master=spark_master,
+        )
+        try:
+            progress("reading, cleaning and aggregating")
+            source, audit = prepare(
+                eng,
+                inputs,
+                features=names,
+                columns=columns,
+                exclude_service_codes=exclude_service_codes,
+                encoding=encoding,
+            )
+            if engine == "spark" and audit.customers > spark_collect_limit:
+                from segmint.cluster.mllib import run_large
+
+                return run_large(
+                    eng,
+                    source,
+                    audit,
+                    names,
+                    target,
+                    k=k,
+                    k_range=k_range,
+                    scale=scale,
+                    gmm_criterion=gmm_criterion,
+                    seed=seed,
+                    report=report,
+                    force=force,
+                    progress=progress,
+                    parameters={
+                        "features": list(names),
+                        "k": k,
+                        "k_range": list(k_range),
+                        "scale": scale,
+                        "gmm_criterion": gmm_criterion,
+                        "n_bootstrap": 0,
+                        "seed": seed,
+                    },
+                )
+            table = FeatureTable(
+                customer_table(eng, names), audit, names, source.label, list(source.notes)
+            )
+        finally:
+            eng.close()
+        return fit_and_write(
+            table,
             target,
-            names=names,
-            columns=columns,
-            exclude_service_codes=exclude_service_codes,
-            encoding=encoding,
             k=k,
             k_range=k_range,
             scale=scale,
@@ -360,12 +406,9 @@ def run(
             report=report,
             force=force,
             engine=engine,
-            threads=threads,
-            memory_limit=memory_limit,
-            temp_directory=temp_directory,
-            spark_master=spark_master,
-            spark_collect_limit=spark_collect_limit,
             progress=progress,
+            threads=threads,
+            exclude_service_codes=exclude_service_codes,
             reporter=reporter,
         )
     finally:
@@ -381,113 +424,13 @@ def _start_reporter(threads: int | None) -> Worker | None:
     process imports scikit-learn and reads the log; later it draws the figures while this
     process saves the model. With one core (or ``--threads 1``) nothing is forked.
     """
-    from segmint._imports import early
     from segmint.parallel import Worker, effective_jobs
 
-    early()
     if effective_jobs(threads, 2) < 2:
         return None
     from segmint.report import preload
 
     return Worker(preload)
-
-
-def _run(
-    inputs: Inputs,
-    target: Path | None,
-    *,
-    names: tuple[str, ...],
-    columns: Mapping[str, str] | None,
-    exclude_service_codes: bool,
-    encoding: str | None,
-    k: int | None,
-    k_range: tuple[int, int],
-    scale: str,
-    gmm_criterion: str,
-    n_bootstrap: int,
-    seed: int,
-    report: bool,
-    force: bool,
-    engine: str,
-    threads: int | None,
-    memory_limit: str | None,
-    temp_directory: str | None,
-    spark_master: str | None,
-    spark_collect_limit: int,
-    progress: Progress,
-    reporter: Worker | None,
-) -> RunResult:
-    """:func:`run` after the options are checked and the report process is forked."""
-    from segmint.engines import get_engine
-    from segmint.features import FeatureTable, customer_table, prepare
-
-    import_in_background("segmint.model")
-    eng = get_engine(
-        engine,
-        threads=threads,
-        memory_limit=memory_limit,
-        temp_directory=temp_directory,
-        spark_master=spark_master,
-    )
-    try:
-        progress("reading, cleaning and aggregating")
-        source, audit = prepare(
-            eng,
-            inputs,
-            features=names,
-            columns=columns,
-            exclude_service_codes=exclude_service_codes,
-            encoding=encoding,
-        )
-        if engine == "spark" and audit.customers > spark_collect_limit:
-            from segmint.cluster.mllib import run_large
-
-            return run_large(
-                eng,
-                source,
-                audit,
-                names,
-                target,
-                k=k,
-                k_range=k_range,
-                scale=scale,
-                gmm_criterion=gmm_criterion,
-                seed=seed,
-                report=report,
-                force=force,
-                progress=progress,
-                parameters={
-                    "features": list(names),
-                    "k": k,
-                    "k_range": list(k_range),
-                    "scale": scale,
-                    "gmm_criterion": gmm_criterion,
-                    "n_bootstrap": 0,
-                    "seed": seed,
-                },
-            )
-        table = FeatureTable(
-            customer_table(eng, names), audit, names, source.label, list(source.notes)
-        )
-    finally:
-        eng.close()
-    return fit_and_write(
-        table,
-        target,
-        k=k,
-        k_range=k_range,
-        scale=scale,
-        gmm_criterion=gmm_criterion,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        report=report,
-        force=force,
-        engine=engine,
-        progress=progress,
-        threads=threads,
-        exclude_service_codes=exclude_service_codes,
-        reporter=reporter,
-    )
 
 
 def fit_and_write(

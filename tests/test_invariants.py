@@ -23,8 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import UCI_COLUMNS
+from segmint.engines import sorting
+from segmint.engines.duckdb import DuckDBEngine
 from segmint.errors import SegmintError
-from segmint.features import customer_features
+from segmint.features import compute, customer_features
 from segmint.schema import FEATURE_COLUMNS
 
 FAST = settings(
@@ -166,6 +168,34 @@ def test_row_order_and_repeats_change_no_feature(log: pd.DataFrame, data: st.Dat
     doubled = pd.concat([log, log.iloc[repeats]], ignore_index=True)
     doubled = doubled.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     assert_same(customer_features(doubled, features="all").table, base, "with repeated rows")
+
+
+class _SQLOnly(DuckDBEngine):
+    """DuckDB told that the sort path would not fit: the SQL rules run, as beyond the limit."""
+
+    def can_sort(self, source: object) -> bool:
+        return False
+
+
+@FAST
+@given(log=logs(), features=st.sampled_from(["n_products", "all"]))
+def test_sort_path_in_partitions_and_sql_path_agree(
+    monkeypatch: pytest.MonkeyPatch, log: pd.DataFrame, features: str
+) -> None:
+    names = ("n_products", "n_canceled_orders") if features != "all" else FEATURE_COLUMNS
+    expected = reference(log)[["customer_id", *names]]
+    results = []
+    with monkeypatch.context() as patch:
+        patch.setattr(sorting, "ROWS_PER_PARTITION", 4)  # a partition every 4 rows
+        results.append(customer_features(log, features=features))
+    for engine in (DuckDBEngine(), _SQLOnly()):
+        try:
+            results.append(compute(engine, log, features=tuple(names)))
+        finally:
+            engine.close()
+    for result in results:
+        assert_same(result.table, expected, "customer table")
+    assert results[0].audit == results[1].audit == results[2].audit
 
 
 @FAST

@@ -268,16 +268,16 @@ def _customer(text: str) -> str:
 def _no_customer(col: str, kind: str) -> str:
     """True when a row has no customer id, with the costly rule only where it can matter.
 
-    A text id that is not blank and starts with neither a space (or other non-ASCII
-    character, as TRIM also strips those) nor a dot is never empty after the rule.
+    A text id that is not blank and starts with a character from ``0`` to ``~`` (so neither
+    a space, which TRIM strips, nor a dot, nor a non-ASCII character, which TRIM may strip)
+    is never empty after the rule.
     """
     ident = _ident(col)
     if not _is_text(kind):
         return f"({ident} IS NULL)"
     return (
-        f"(CASE WHEN {ident} IS NULL THEN TRUE WHEN {ident} = '' OR {ident} LIKE ' %' "
-        f"OR {ident} LIKE '.%' OR {ident} >= chr(128) THEN {_customer(_text(col))} IS NULL "
-        "ELSE FALSE END)"
+        f"(CASE WHEN {ident} IS NULL THEN TRUE WHEN {ident} < '0' OR {ident} >= chr(128) "
+        f"THEN {_customer(_text(col))} IS NULL ELSE FALSE END)"
     )
 
 
@@ -306,12 +306,15 @@ def _plain(ident: str) -> str:
 
 
 def _price(col: str, kind: str) -> str:
-    """:func:`_number` of a price, trimming only the text whose ends need it."""
+    """:func:`_number` of a price, trimming only the text that does not read as it stands.
+
+    DuckDB's cast skips ASCII spaces around a number itself, so a text it reads gives the
+    same number trimmed; only text it cannot read (blank, or with Unicode spaces at an end,
+    which TRIM strips) goes through the full rule.
+    """
     if _is_numeric(kind) or not _is_text(kind):
         return _number(col, kind)
-    ident = _ident(col)
-    plain = f"TRY_CAST({ident} AS DOUBLE)"
-    return f"(CASE WHEN {_plain(ident)} THEN {plain} ELSE {_number(col, kind)} END)"
+    return f"COALESCE(TRY_CAST({_ident(col)} AS DOUBLE), {_number(col, kind)})"
 
 
 def _service(col: str, kind: str) -> str:

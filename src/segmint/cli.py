@@ -181,7 +181,12 @@ MemoryOpt = Annotated[
         help="Engine memory before spilling, e.g. 2GB (default: a quarter of RAM, at most 1.5GB).",
     ),
 ]
-TempOpt = Annotated[str | None, typer.Option("--temp-dir", help="Where the engine spills to disk.")]
+TempOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--temp-dir", help="Where the engine spills to disk (default: a fresh temporary folder)."
+    ),
+]
 MasterOpt = Annotated[
     str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")
 ]

@@ -1,0 +1,362 @@
+"""Distinct counts by sorting 64-bit keys, in partitions on disk: the DuckDB engine's fast path.
+
+Hash-aggregating tens of millions of distinct keys is the slow part of the cleaning rules at
+scale. Sorting 64-bit keys with NumPy is several times faster, and it releases the GIL, so
+two sorts run on two cores. DuckDB streams one row per input row (see
+:meth:`segmint.engines.duckdb.DuckDBEngine.sorted_counts`) and :class:`SortCounter` counts:
+
+- rows and distinct fingerprints per combination of the flags, for the audit;
+- distinct (customer, stock code) and (customer, cancellation invoice) pairs, for the
+  features.
+
+Memory stays flat as the rows grow. Each batch is split by value into partitions appended
+to files (fingerprints by their top bits, pair keys by customer), so every distinct count is
+a sum over partitions, each sorted on its own once the stream ends. What stays in memory
+grows with the distinct customers and items only: their dictionaries, about 30 bytes each.
+
+Customers and items arrive as 64-bit hashes beside their text. The rows of one invoice
+share a customer, so only the first row of each run of one customer is looked up; the text
+is kept once per distinct value. Two different customer ids (or items) would merge only if
+their hashes collided: odds about n**2 / 2**65, 1 in 10**7 for a million of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+__all__ = ["ROWS_PER_PARTITION", "Dictionary", "SortCounter", "trim_heap"]
+
+#: Rows of one partition (rounded to a power of two partitions): about 70 MB of keys.
+ROWS_PER_PARTITION = 1 << 22
+
+#: Batches encoded together (customers and items), on a second thread.
+BATCHES_PER_GROUP = 4
+
+
+def trim_heap() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise), best effort."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
+def _codes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary codes (int32) of 64-bit hashes, and the distinct hashes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pa.array(hashes))
+    return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()
+
+
+def _first_text(text: pa.ChunkedArray, codes: np.ndarray, rows: np.ndarray, n: int) -> pa.Array:
+    """The text of each of ``n`` codes, taken at one of its ``rows``."""
+    import numpy as np
+
+    at = np.empty(n, dtype=np.int64)
+    at[codes] = rows  # any occurrence will do: equal hashes, equal text
+    return text.take(at).combine_chunks()
+
+
+class Dictionary:
+    """Codes for 64-bit hashes in order of first sight, and the text of each.
+
+    Kept as a sorted array of the hashes with their codes: a group of values is looked up
+    with one binary search each, and only values seen for the first time are inserted.
+    """
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.hashes = np.empty(0, dtype=np.uint64)  # sorted
+        self.codes = np.empty(0, dtype=np.int32)  # the code of each of ``hashes``
+        self.size = 0
+        self._texts: list[pa.Array] = []
+
+    def add(self, hashes: np.ndarray, text: pa.Array) -> np.ndarray:
+        """The codes of distinct ``hashes`` (whose text is ``text``), coding the new ones."""
+        import numpy as np
+        import pyarrow as pa
+
+        at = np.searchsorted(self.hashes, hashes)
+        known = np.zeros(len(hashes), dtype=bool)
+        inside = at < self.size
+        known[inside] = self.hashes[at[inside]] == hashes[inside]
+        codes = np.empty(len(hashes), dtype=np.int32)
+        codes[known] = self.codes[at[known]]
+        new = np.flatnonzero(~known)
+        codes[new] = np.arange(self.size, self.size + len(new), dtype=np.int32)
+        self.size += len(new)
+        self._texts.append(text.take(pa.array(new)))
+        order = np.argsort(hashes[new])
+        self.hashes = np.insert(self.hashes, at[new][order], hashes[new][order])
+        self.codes = np.insert(self.codes, at[new][order], codes[new][order])
+        return codes
+
+    def texts(self) -> pa.Array:
+        """The text of every code, in code order (NULL for the rows that are not kept)."""
+        import pyarrow as pa
+
+        return pa.concat_arrays(self._texts) if self._texts else pa.array([], pa.string())
+
+
+def _split(part: np.ndarray, n: int, *arrays: np.ndarray) -> list[list[np.ndarray]]:
+    """``arrays`` cut by partition number ``part`` (uint8): ``[array][partition]``."""
+    import numpy as np
+
+    if n == 1:
+        return [[a] for a in arrays]
+    order = np.argsort(part, kind="stable")  # a radix sort on 8-bit numbers
+    bounds = np.cumsum(np.bincount(part, minlength=n))[:-1]
+    return [np.split(a[order], bounds) for a in arrays]
+
+
+class SortCounter:
+    """Rows and distinct fingerprints per combination of flags, and distinct pairs per customer.
+
+    Parameters
+    ----------
+    flags : sequence of str
+        Names of the flags, the low bits of the ``__flags`` column.
+    folder : str
+        An empty folder for the partition files (removed by the caller).
+    rows : int
+        Rows expected (an estimate), to choose the number of partitions.
+    cancel_bit, pair_bits : int, optional
+        With pairs: the bit of ``__flags`` that marks a cancellation (its item is an
+        invoice), and the bits all set on a row whose pair counts (kept, with an item).
+        Batches then also carry ``__hc``, ``__hi`` (hashes of customer and item, UBIGINT),
+        ``__cid`` and ``__item`` (their text).
+    """
+
+    def __init__(
+        self,
+        flags: Sequence[str],
+        folder: str,
+        rows: int,
+        *,
+        cancel_bit: int | None = None,
+        pair_bits: int | None = None,
+    ) -> None:
+        self.flags = list(flags)
+        self.folder = folder
+        want = max(1, -(-rows // ROWS_PER_PARTITION))
+        self.depth = min(max(want - 1, 0).bit_length(), 8)  # 2**depth partitions, at most 256
+        self.n = 1 << self.depth
+        self.cancel_bit, self.pair_bits = cancel_bit, pair_bits
+        self.pairs = pair_bits is not None
+        self.customers, self.items = Dictionary(), Dictionary()
+        self._files: dict[str, Any] = {}
+        self._pending: list[Any] = []
+        self._futures: list[Future[None]] = []
+        self._pool = ThreadPoolExecutor(max_workers=1)  # encodes while DuckDB reads on
+        self._batches = 0
+        self._flags_type: Any = None  # the dtype of ``__flags``
+
+    def _write(self, name: str, parts: list[np.ndarray]) -> None:
+        for p, values in enumerate(parts):
+            key = f"{name}{p}"
+            if key not in self._files:
+                self._files[key] = open(os.path.join(self.folder, key), "wb")  # noqa: SIM115
+            values.tofile(self._files[key])
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Count one batch of rows."""
+        import numpy as np
+
+        fp = batch.column(0).to_numpy()
+        bits = batch.column(1).to_numpy()
+        self._flags_type = bits.dtype
+        part = (fp >> np.uint64(64 - self.depth)).astype(np.uint8) if self.depth else fp[:0]
+        fps, flags = _split(part, self.n, fp, bits)
+        self._write("fp", fps)
+        self._write("flags", flags)
+        if self.pairs:
+            self._pending.append(batch)
+            self._batches += 1
+            if self._batches % BATCHES_PER_GROUP == 0:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._futures.append(self._pool.submit(self._encode, self._pending))
+            self._pending = []
+            done = [f for f in self._futures if f.done()]
+            for f in done:
+                f.result()  # raise a failure early
+                self._futures.remove(f)
+            trim_heap()
+
+    def _encode(self, batches: list[pa.RecordBatch]) -> None:
+        """Customer and item codes of a group of batches, written as pair keys."""
+        import numpy as np
+        import pyarrow as pa
+
+        columns = {n: [b.column(n) for b in batches] for n in ("__hc", "__hi", "__cid", "__item")}
+        bits = np.concatenate([b.column("__flags").to_numpy() for b in batches])
+        del batches
+
+        def column(name: str) -> Any:
+            return columns.pop(name)
+
+        hc = np.concatenate([c.to_numpy() for c in column("__hc")])
+        n = len(hc)
+        # consecutive rows mostly share a customer (one invoice): look up the first of each run
+        change = np.empty(n, dtype=bool)
+        change[:1] = True
+        np.not_equal(hc[1:], hc[:-1], out=change[1:])
+        heads = np.flatnonzero(change)
+        del change
+        head_codes, distinct = _codes(hc[heads])
+        del hc
+        text = _first_text(pa.chunked_array(column("__cid")), head_codes, heads, len(distinct))
+        customer = self.customers.add(distinct, text)[head_codes]
+        customer = np.repeat(customer, np.diff(heads, append=n))
+        hi = np.concatenate([c.to_numpy() for c in column("__hi")])
+        local, distinct = _codes(hi)
+        del hi
+        text = _first_text(pa.chunked_array(column("__item")), local, np.arange(n), len(distinct))
+        item = self.items.add(distinct, text)[local]
+        del local
+        assert self.pair_bits is not None and self.cancel_bit is not None
+        counted = (bits & self.pair_bits) == self.pair_bits
+        key = customer[counted].astype(np.uint64) << np.uint64(32)
+        key |= ((bits[counted] & self.cancel_bit) != 0).astype(np.uint64) << np.uint64(31)
+        key |= item[counted].astype(np.uint64)
+        del customer, item, bits, counted
+        part = (key >> np.uint64(32)).astype(np.uint8) & np.uint8(self.n - 1)
+        (keys,) = _split(part, self.n, key)
+        self._write("key", keys)
+
+    def finish(self) -> tuple[pa.Table, pa.Table | None, pa.Array | None]:
+        """Close the stream and count.
+
+        Returns
+        -------
+        counts : pyarrow.Table
+            The flags, ``rows`` and ``lines`` (distinct fingerprints) per combination met.
+        lines : pyarrow.Table or None
+            With pairs: ``customer_key`` (text), ``cancel_invoice`` (NULL on the one row of a
+            customer's purchases), ``n_products`` (0 on the cancellation rows); every customer
+            once with ``cancel_invoice`` NULL, then one row per distinct cancellation invoice.
+        values : pyarrow.Array or None
+            With pairs: the distinct items (stock codes and invoices) met.
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        try:
+            self._flush()
+            for f in self._futures:
+                f.result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            for handle in self._files.values():
+                handle.close()
+        trim_heap()
+        flags_type = self._flags_type or np.uint8
+        tasks: list[tuple[str, int]] = []
+        for p in range(self.n):
+            tasks.append(("fp", p))
+            if self.pairs:
+                tasks.append(("key", p))
+        width = 1 << len(self.flags)
+        rows = np.zeros(width, dtype=np.int64)
+        lines = np.zeros(width, dtype=np.int64)
+        n_products = np.zeros(self.customers.size, dtype=np.int64)
+        cancels: list[np.ndarray] = []
+
+        def load(name: str) -> np.ndarray:
+            path = os.path.join(self.folder, name)
+            kind = flags_type if name.startswith("flags") else np.uint64
+            if not os.path.exists(path):
+                return np.empty(0, dtype=kind)
+            values = np.fromfile(path, dtype=kind)
+            os.remove(path)
+            return values
+
+        def count(task: tuple[str, int]) -> Any:
+            name, p = task
+            if name == "fp":
+                fp = load(f"fp{p}")
+                low = load(f"flags{p}") & np.uint16(width - 1)
+                out = []
+                for value in np.flatnonzero(np.bincount(low, minlength=width)).tolist():
+                    keys = fp[low == value]
+                    keys.sort()
+                    out.append((value, len(keys), _distinct(keys)))
+                return out
+            key = load(f"key{p}")
+            key.sort()
+            first = np.ones(len(key), dtype=bool)
+            np.not_equal(key[1:], key[:-1], out=first[1:])
+            pairs = key[first]
+            del key, first
+            cancel = (pairs >> np.uint64(31)) & np.uint64(1) == 1
+            buyers = (pairs[~cancel] >> np.uint64(32)).astype(np.int64)
+            return np.bincount(buyers, minlength=self.customers.size), pairs[cancel]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for (name, _), result in zip(tasks, pool.map(count, tasks), strict=True):
+                if name == "fp":
+                    for value, n_rows, n_lines in result:
+                        rows[value] += n_rows
+                        lines[value] += n_lines
+                else:
+                    n_products += result[0]
+                    cancels.append(result[1])
+        met = np.flatnonzero(rows).tolist()
+        counts = pa.table(
+            {
+                **{f: [bool(v >> i & 1) for v in met] for i, f in enumerate(self.flags)},
+                "rows": rows[met].tolist(),
+                "lines": lines[met].tolist(),
+            }
+        )
+        if not self.pairs:
+            return counts, None, None
+        return counts, *self._lines(n_products, cancels)
+
+    def _lines(self, n_products: np.ndarray, cancels: list[np.ndarray]) -> tuple[pa.Table, Any]:
+        """The per-customer table of :meth:`finish` from the pair counts."""
+        import numpy as np
+        import pyarrow as pa
+
+        customers = self.customers.texts()
+        items = self.items.texts()
+        valid = customers.is_valid().to_numpy(zero_copy_only=False)  # NULL: rows not kept
+        cancel = np.concatenate(cancels) if cancels else np.empty(0, dtype=np.uint64)
+        cancel_customer = pa.array((cancel >> np.uint64(32)).astype(np.int64))
+        cancel_item = pa.array((cancel & np.uint64(0x7FFFFFFF)).astype(np.int64))
+        table = pa.table(
+            {
+                "customer_key": pa.concat_arrays(
+                    [customers.filter(pa.array(valid)), customers.take(cancel_customer)]
+                ),
+                "cancel_invoice": pa.concat_arrays(
+                    [pa.nulls(int(valid.sum()), pa.string()), items.take(cancel_item)]
+                ),
+                "n_products": np.concatenate([n_products[valid], np.zeros(len(cancel), np.int64)]),
+            }
+        )
+        return table, items.drop_null()
+
+
+def _distinct(keys: np.ndarray) -> int:
+    """Distinct values of a sorted array."""
+    import numpy as np
+
+    return int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0

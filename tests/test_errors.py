@@ -330,6 +330,10 @@ CASES: list[Case] = [
     # -- options
     Case("bad-encoding-option", "--encoding utf-16", GOOD,
          ("--encoding utf-16: use utf-8 or latin-1",), options=("--encoding", "utf-16")),
+    Case("temp-dir-not-a-folder", "--temp-dir below a file", GOOD,
+         ("cannot write sort files to /dev/null/segmint: Not a directory",
+          "choose a writable folder", "--temp-dir"),
+         options=("--temp-dir", "/dev/null/segmint")),
     Case("unknown-feature", "--features bogus", GOOD,
          ("unknown feature 'bogus'; choose from n_products",), options=("--features", "bogus")),
     Case("k-zero", "--k 0", GOOD, ("--k 0: use a k of at least 1",), options=("--k", "0"),

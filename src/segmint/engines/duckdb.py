@@ -234,9 +234,13 @@ class DuckDBEngine:
         reader = self.con.sql(
             f"SELECT __fp, CAST({packed or '0'} AS {kind}) AS __flags{text} FROM ({query}) AS q"
         ).to_arrow_reader(1 << 20)
-        os.makedirs(self.temp_directory, exist_ok=True)
-        folder = tempfile.mkdtemp(prefix="sort-", dir=self.temp_directory)
+        folder = None
         try:
+            try:
+                os.makedirs(self.temp_directory, exist_ok=True)
+                folder = tempfile.mkdtemp(prefix="sort-", dir=self.temp_directory)
+            except OSError as exc:
+                raise sorting.SortFilesError(exc) from None
             counter = sorting.SortCounter(
                 flags,
                 folder,
@@ -247,10 +251,17 @@ class DuckDBEngine:
             for batch in reader:
                 if batch.num_rows:
                     counter.add(batch)
-            del reader, batch
+                del batch  # the last batch too: its rows are copied
+            del reader
             counts, table, values = counter.finish()
+        except sorting.SortFilesError as exc:
+            raise SegmintError(
+                f"cannot write sort files to {self.temp_directory}: {exc.strerror}; "
+                "choose a writable folder with room for about 17 bytes a row with --temp-dir"
+            ) from None
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
         if lines:
             assert table is not None and values is not None
             for target, data in ((lines, table), (f"{lines}__values", pa.table({"value": values}))):

@@ -31,13 +31,21 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["ROWS_PER_PARTITION", "Dictionary", "SortCounter", "trim_heap"]
+__all__ = ["ROWS_PER_PARTITION", "Dictionary", "SortCounter", "SortFilesError", "trim_heap"]
 
 #: Rows of one partition (rounded to a power of two partitions): about 70 MB of keys.
 ROWS_PER_PARTITION = 1 << 22
 
 #: Batches encoded together (customers and items), on a second thread.
 BATCHES_PER_GROUP = 4
+
+
+class SortFilesError(Exception):
+    """A partition file could not be written or read (``strerror`` says why)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(str(exc))
+        self.strerror = exc.strerror or str(exc)
 
 
 def trim_heap() -> None:
@@ -167,11 +175,14 @@ class SortCounter:
         self._flags_type: Any = None  # the dtype of ``__flags``
 
     def _write(self, name: str, parts: list[np.ndarray]) -> None:
-        for p, values in enumerate(parts):
-            key = f"{name}{p}"
-            if key not in self._files:
-                self._files[key] = open(os.path.join(self.folder, key), "wb")  # noqa: SIM115
-            values.tofile(self._files[key])
+        try:
+            for p, values in enumerate(parts):
+                key = f"{name}{p}"
+                if key not in self._files:
+                    self._files[key] = open(os.path.join(self.folder, key), "wb")  # noqa: SIM115
+                values.tofile(self._files[key])
+        except OSError as exc:
+            raise SortFilesError(exc) from None
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Count one batch of rows."""
@@ -264,8 +275,11 @@ class SortCounter:
                 f.result()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            for handle in self._files.values():
-                handle.close()
+            try:
+                for handle in self._files.values():
+                    handle.close()
+            except OSError as exc:
+                raise SortFilesError(exc) from None
         trim_heap()
         flags_type = self._flags_type or np.uint8
         tasks: list[tuple[str, int]] = []
@@ -284,8 +298,11 @@ class SortCounter:
             kind = flags_type if name.startswith("flags") else np.uint64
             if not os.path.exists(path):
                 return np.empty(0, dtype=kind)
-            values = np.fromfile(path, dtype=kind)
-            os.remove(path)
+            try:
+                values = np.fromfile(path, dtype=kind)
+                os.remove(path)
+            except OSError as exc:
+                raise SortFilesError(exc) from None
             return values
 
         def count(task: tuple[str, int]) -> Any:

@@ -37,7 +37,7 @@ __all__ = ["ROWS_PER_PARTITION", "Dictionary", "SortCounter", "SortFilesError", 
 ROWS_PER_PARTITION = 1 << 22
 
 #: Batches encoded together (customers and items), on a second thread.
-BATCHES_PER_GROUP = 4
+BATCHES_PER_GROUP = 2
 
 
 class SortFilesError(Exception):
@@ -203,12 +203,12 @@ class SortCounter:
 
     def _flush(self) -> None:
         if self._pending:
+            # one group encodes while the next is read: if encoding falls behind, reading
+            # waits for it, so batches never pile up in memory
+            while self._futures:
+                self._futures.pop(0).result()  # and a failure is raised early
             self._futures.append(self._pool.submit(self._encode, self._pending))
             self._pending = []
-            done = [f for f in self._futures if f.done()]
-            for f in done:
-                f.result()  # raise a failure early
-                self._futures.remove(f)
             trim_heap()
 
     def _encode(self, batches: list[pa.RecordBatch]) -> None:

@@ -92,7 +92,9 @@ def _text_of(expr: str) -> str:
 def _number(col: str, sql_type: str) -> str:
     if _is_numeric(sql_type):
         return f"CAST({_ident(col)} AS DOUBLE)"
-    return f"TRY_CAST({_text(col)} AS DOUBLE)"
+    # blank text casts to NULL as it is: no NULLIF, which DuckDB expands to a CASE naming
+    # the TRIM twice, and its optimizer then trims every row ahead of the COALESCE in _price
+    return f"TRY_CAST(TRIM(CAST({_ident(col)} AS VARCHAR)) AS DOUBLE)"
 
 
 def _is_numeric(sql_type: str) -> bool:

@@ -22,8 +22,9 @@ their hashes collided: odds about n**2 / 2**65, 1 in 10**7 for a million of them
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -48,17 +49,26 @@ class SortFilesError(Exception):
         self.strerror = exc.strerror or str(exc)
 
 
-def trim_heap() -> None:
-    """Hand freed heap memory back to the system (glibc keeps it otherwise), best effort."""
-    import contextlib
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None elsewhere (looked up once: ``find_library`` forks)."""
     import ctypes
     import ctypes.util
 
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def trim_heap() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise), best effort."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _codes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

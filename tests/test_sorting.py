@@ -68,14 +68,14 @@ def _batches(rows: pd.DataFrame, size: int) -> list[pa.RecordBatch]:
     return out
 
 
-@pytest.mark.parametrize("expected_rows", [0, 10**9])  # one partition; 256 partitions
+@pytest.mark.parametrize("expected_rows", [0, 10**9])  # the 4 the flags need; 256
 @pytest.mark.parametrize("seed", [0, 1])
 def test_counts_equal_pandas(tmp_path: Path, seed: int, expected_rows: int) -> None:
     rows = _rows(seed, 3_000)
     counter = sorting.SortCounter(
         FLAGS, str(tmp_path), expected_rows, cancel_bit=CANCEL, pair_bits=KEPT | ITEM
     )
-    assert counter.n == (1 if expected_rows == 0 else 256)
+    assert counter.n == (4 if expected_rows == 0 else 256)
     for batch in _batches(rows, 250):
         counter.add(batch)
     counts, lines, values = counter.finish()
@@ -128,3 +128,24 @@ def test_dictionary_codes_in_order_of_first_sight() -> None:
     assert second.tolist() == [2, 0, 3]
     assert dictionary.texts().to_pylist() == ["c", "a", "b", "d"]
     assert dictionary.hashes.tolist() == [10, 20, 30, 40]  # kept sorted for the look-ups
+
+
+def test_dictionary_takes_repeats_and_text_at_rows() -> None:
+    dictionary = sorting.Dictionary()
+    text = pa.array(["x", "b", "a", "b", "c"])
+    codes = dictionary.add(np.array([20, 10, 20, 30], np.uint64), text, np.array([1, 2, 3, 4]))
+    assert codes.tolist() == [0, 1, 0, 2]  # a repeat gets its first code
+    again = dictionary.add(np.array([30, 40, 40, 10], np.uint64), pa.array(["c", "d", "d", "a"]))
+    assert again.tolist() == [2, 3, 3, 1]
+    assert dictionary.texts().to_pylist() == ["b", "a", "c", "d"]
+    assert dictionary.hashes.tolist() == [10, 20, 30, 40]
+
+
+def test_no_flags_one_partition(tmp_path: Path) -> None:
+    rows = _rows(3, 500)
+    counter = sorting.SortCounter([], str(tmp_path), 0)
+    assert counter.n == 1
+    for batch in _batches(rows, 128):
+        counter.add(batch.select(["__fp", "__flags"]))
+    counts, _, _ = counter.finish()
+    assert counts.to_pylist() == [{"rows": 500, "lines": rows["fp"].nunique()}]

@@ -176,7 +176,7 @@ class DuckDBEngine:
 
         See :mod:`segmint.engines.sorting`: several times faster than hash-aggregating tens
         of millions of distinct keys, in the same memory at any number of rows (the keys
-        go to partition files in the temporary directory, about 17 bytes a row).
+        go to partition files in the temporary directory, about 16 bytes a row).
 
         Parameters
         ----------
@@ -233,7 +233,7 @@ class DuckDBEngine:
             text = ""
         reader = self.con.sql(
             f"SELECT __fp, CAST({packed or '0'} AS {kind}) AS __flags{text} FROM ({query}) AS q"
-        ).to_arrow_reader(1 << 20)
+        ).to_arrow_reader(1 << 21)
         folder = None
         try:
             try:
@@ -257,7 +257,7 @@ class DuckDBEngine:
         except sorting.SortFilesError as exc:
             raise SegmintError(
                 f"cannot write sort files to {self.temp_directory}: {exc.strerror}; "
-                "choose a writable folder with room for about 17 bytes a row with --temp-dir"
+                "choose a writable folder with room for about 16 bytes a row with --temp-dir"
             ) from None
         finally:
             if folder:

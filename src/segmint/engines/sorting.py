@@ -37,9 +37,6 @@ __all__ = ["ROWS_PER_PARTITION", "Dictionary", "SortCounter", "SortFilesError", 
 #: Rows of one partition (rounded to a power of two partitions): about 70 MB of keys.
 ROWS_PER_PARTITION = 1 << 22
 
-#: Batches encoded together (customers and items), on a second thread.
-BATCHES_PER_GROUP = 2
-
 
 class SortFilesError(Exception):
     """A partition file could not be written or read (``strerror`` says why)."""
@@ -80,20 +77,11 @@ def _codes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()
 
 
-def _first_text(text: pa.ChunkedArray, codes: np.ndarray, rows: np.ndarray, n: int) -> pa.Array:
-    """The text of each of ``n`` codes, taken at one of its ``rows``."""
-    import numpy as np
-
-    at = np.empty(n, dtype=np.int64)
-    at[codes] = rows  # any occurrence will do: equal hashes, equal text
-    return text.take(at).combine_chunks()
-
-
 class Dictionary:
     """Codes for 64-bit hashes in order of first sight, and the text of each.
 
-    Kept as a sorted array of the hashes with their codes: a group of values is looked up
-    with one binary search each, and only values seen for the first time are inserted.
+    Kept as a sorted array of the hashes with their codes: values are looked up with one
+    binary search each, and only values seen for the first time are inserted.
     """
 
     def __init__(self) -> None:
@@ -104,8 +92,11 @@ class Dictionary:
         self.size = 0
         self._texts: list[pa.Array] = []
 
-    def add(self, hashes: np.ndarray, text: pa.Array) -> np.ndarray:
-        """The codes of distinct ``hashes`` (whose text is ``text``), coding the new ones."""
+    def add(self, hashes: np.ndarray, text: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
+        """The codes of ``hashes`` (repeats allowed), coding the new ones.
+
+        The text of ``hashes[i]`` is ``text[rows[i]]`` (``text[i]`` without ``rows``).
+        """
         import numpy as np
         import pyarrow as pa
 
@@ -115,13 +106,20 @@ class Dictionary:
         known[inside] = self.hashes[at[inside]] == hashes[inside]
         codes = np.empty(len(hashes), dtype=np.int32)
         codes[known] = self.codes[at[known]]
-        new = np.flatnonzero(~known)
-        codes[new] = np.arange(self.size, self.size + len(new), dtype=np.int32)
+        unknown = np.flatnonzero(~known)
+        if len(unknown) == 0:
+            return codes
+        new, first, inverse = np.unique(hashes[unknown], return_index=True, return_inverse=True)
+        sight = np.argsort(first, kind="stable")  # new values in order of first sight
+        rank = np.empty(len(new), dtype=np.int32)
+        rank[sight] = np.arange(self.size, self.size + len(new), dtype=np.int32)
+        codes[unknown] = rank[inverse]
+        where = unknown[first[sight]]
+        self._texts.append(text.take(pa.array(where if rows is None else rows[where])))
         self.size += len(new)
-        self._texts.append(text.take(pa.array(new)))
-        order = np.argsort(hashes[new])
-        self.hashes = np.insert(self.hashes, at[new][order], hashes[new][order])
-        self.codes = np.insert(self.codes, at[new][order], codes[new][order])
+        at = np.searchsorted(self.hashes, new)  # ``new`` is sorted, and so stays the whole
+        self.hashes = np.insert(self.hashes, at, new)
+        self.codes = np.insert(self.codes, at, rank)
         return codes
 
     def texts(self) -> pa.Array:
@@ -158,6 +156,14 @@ class SortCounter:
         invoice), and the bits all set on a row whose pair counts (kept, with an item).
         Batches then also carry ``__hc``, ``__hi`` (hashes of customer and item, UBIGINT),
         ``__cid`` and ``__item`` (their text).
+
+    Notes
+    -----
+    A fingerprint is stored with its flags in place of its top bits (so sorting groups it
+    by flags): within a partition
+    those bits are the partition's number, and there are at least ``2**len(flags)``
+    partitions (at most 256), so nothing is lost up to 8 flags (the default features use
+    4, all of them 8).
     """
 
     def __init__(
@@ -172,17 +178,15 @@ class SortCounter:
         self.flags = list(flags)
         self.folder = folder
         want = max(1, -(-rows // ROWS_PER_PARTITION))
-        self.depth = min(max(want - 1, 0).bit_length(), 8)  # 2**depth partitions, at most 256
+        # 2**depth partitions, at most 256: enough to hold the flags in the top bits
+        self.depth = min(max((want - 1).bit_length(), len(self.flags)), 8)
         self.n = 1 << self.depth
         self.cancel_bit, self.pair_bits = cancel_bit, pair_bits
         self.pairs = pair_bits is not None
         self.customers, self.items = Dictionary(), Dictionary()
         self._files: dict[str, Any] = {}
-        self._pending: list[Any] = []
-        self._futures: list[Future[None]] = []
+        self._encoding: Future[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1)  # encodes while DuckDB reads on
-        self._batches = 0
-        self._flags_type: Any = None  # the dtype of ``__flags``
 
     def _write(self, name: str, parts: list[np.ndarray]) -> None:
         try:
@@ -199,41 +203,47 @@ class SortCounter:
         import numpy as np
 
         fp = batch.column(0).to_numpy()
-        bits = batch.column(1).to_numpy()
-        self._flags_type = bits.dtype
         part = (fp >> np.uint64(64 - self.depth)).astype(np.uint8) if self.depth else fp[:0]
-        fps, flags = _split(part, self.n, fp, bits)
-        self._write("fp", fps)
-        self._write("flags", flags)
+        key = fp & np.uint64((1 << (64 - len(self.flags))) - 1)
+        del fp
+        low = batch.column(1).to_numpy() & ((1 << len(self.flags)) - 1)
+        key |= low.astype(np.uint64) << np.uint64(64 - len(self.flags))  # the flags on top
+        del low
+        (keys,) = _split(part, self.n, key)
+        self._write("fp", keys)
         if self.pairs:
-            self._pending.append(batch)
-            self._batches += 1
-            if self._batches % BATCHES_PER_GROUP == 0:
-                self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            # one group encodes while the next is read: if encoding falls behind, reading
+            # one batch encodes while the next is read: if encoding falls behind, reading
             # waits for it, so batches never pile up in memory
-            while self._futures:
-                self._futures.pop(0).result()  # and a failure is raised early
-            self._futures.append(self._pool.submit(self._encode, self._pending))
-            self._pending = []
+            self._wait()
+            self._encoding = self._pool.submit(self._encode, batch)
             trim_heap()
 
-    def _encode(self, batches: list[pa.RecordBatch]) -> None:
-        """Customer and item codes of a group of batches, written as pair keys."""
+    def _wait(self) -> None:
+        if self._encoding is not None:
+            self._encoding.result()  # and a failure is raised early
+            self._encoding = None
+
+    @staticmethod
+    def _lookup(
+        dictionary: Dictionary, hashes: np.ndarray, text: pa.Array, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Codes of ``hashes``, whose text is at ``rows`` of ``text`` (at the same row without).
+
+        The distinct values are found by hashing first, so ``dictionary`` searches each once.
+        """
         import numpy as np
-        import pyarrow as pa
 
-        columns = {n: [b.column(n) for b in batches] for n in ("__hc", "__hi", "__cid", "__item")}
-        bits = np.concatenate([b.column("__flags").to_numpy() for b in batches])
-        del batches
+        local, distinct = _codes(hashes)
+        at = np.empty(len(distinct), dtype=np.int64)
+        at[local] = np.arange(len(hashes)) if rows is None else rows  # equal hashes, equal text
+        return dictionary.add(distinct, text, at)[local]
 
-        def column(name: str) -> Any:
-            return columns.pop(name)
+    def _encode(self, batch: pa.RecordBatch) -> None:
+        """Customer and item codes of a batch, written as pair keys."""
+        import numpy as np
 
-        hc = np.concatenate([c.to_numpy() for c in column("__hc")])
+        bits = batch.column("__flags").to_numpy()
+        hc = batch.column("__hc").to_numpy()
         n = len(hc)
         # consecutive rows mostly share a customer (one invoice): look up the first of each run
         change = np.empty(n, dtype=bool)
@@ -241,17 +251,11 @@ class SortCounter:
         np.not_equal(hc[1:], hc[:-1], out=change[1:])
         heads = np.flatnonzero(change)
         del change
-        head_codes, distinct = _codes(hc[heads])
-        del hc
-        text = _first_text(pa.chunked_array(column("__cid")), head_codes, heads, len(distinct))
-        customer = self.customers.add(distinct, text)[head_codes]
+        customer = self._lookup(self.customers, hc[heads], batch.column("__cid"), heads)
         customer = np.repeat(customer, np.diff(heads, append=n))
-        hi = np.concatenate([c.to_numpy() for c in column("__hi")])
-        local, distinct = _codes(hi)
-        del hi
-        text = _first_text(pa.chunked_array(column("__item")), local, np.arange(n), len(distinct))
-        item = self.items.add(distinct, text)[local]
-        del local
+        del hc, heads
+        item = self._lookup(self.items, batch.column("__hi").to_numpy(), batch.column("__item"))
+        del batch
         assert self.pair_bits is not None and self.cancel_bit is not None
         counted = (bits & self.pair_bits) == self.pair_bits
         key = customer[counted].astype(np.uint64) << np.uint64(32)
@@ -280,9 +284,7 @@ class SortCounter:
         import pyarrow as pa
 
         try:
-            self._flush()
-            for f in self._futures:
-                f.result()
+            self._wait()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             try:
@@ -291,7 +293,6 @@ class SortCounter:
             except OSError as exc:
                 raise SortFilesError(exc) from None
         trim_heap()
-        flags_type = self._flags_type or np.uint8
         tasks: list[tuple[str, int]] = []
         for p in range(self.n):
             tasks.append(("fp", p))
@@ -305,33 +306,39 @@ class SortCounter:
 
         def load(name: str) -> np.ndarray:
             path = os.path.join(self.folder, name)
-            kind = flags_type if name.startswith("flags") else np.uint64
             if not os.path.exists(path):
-                return np.empty(0, dtype=kind)
+                return np.empty(0, dtype=np.uint64)
             try:
-                values = np.fromfile(path, dtype=kind)
+                values = np.fromfile(path, dtype=np.uint64)
                 os.remove(path)
             except OSError as exc:
                 raise SortFilesError(exc) from None
             return values
 
+        def firsts(keys: np.ndarray) -> np.ndarray:
+            """Where each distinct value of sorted ``keys`` first stands (a mask)."""
+            first = np.ones(len(keys), dtype=bool)
+            np.not_equal(keys[1:], keys[:-1], out=first[1:])
+            return first
+
         def count(task: tuple[str, int]) -> Any:
             name, p = task
             if name == "fp":
                 fp = load(f"fp{p}")
-                low = load(f"flags{p}") & np.uint16(width - 1)
-                out = []
-                for value in np.flatnonzero(np.bincount(low, minlength=width)).tolist():
-                    keys = fp[low == value]
-                    keys.sort()
-                    out.append((value, len(keys), _distinct(keys)))
-                return out
+                fp.sort()  # so by flags first: one stretch of keys per combination
+                tops = np.arange(width, dtype=np.uint64) << np.uint64(64 - len(self.flags))
+                bounds = [*np.searchsorted(fp, tops[1:]).tolist(), len(fp)]
+                first = firsts(fp)
+                start, n_rows, n_lines = 0, np.zeros(width, np.int64), np.zeros(width, np.int64)
+                for value, end in enumerate(bounds):
+                    n_rows[value] = end - start
+                    n_lines[value] = np.count_nonzero(first[start:end])
+                    start = end
+                return n_rows, n_lines
             key = load(f"key{p}")
             key.sort()
-            first = np.ones(len(key), dtype=bool)
-            np.not_equal(key[1:], key[:-1], out=first[1:])
-            pairs = key[first]
-            del key, first
+            pairs = key[firsts(key)]
+            del key
             cancel = (pairs >> np.uint64(31)) & np.uint64(1) == 1
             buyers = (pairs[~cancel] >> np.uint64(32)).astype(np.int64)
             return np.bincount(buyers, minlength=self.customers.size), pairs[cancel]
@@ -339,9 +346,8 @@ class SortCounter:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for (name, _), result in zip(tasks, pool.map(count, tasks), strict=True):
                 if name == "fp":
-                    for value, n_rows, n_lines in result:
-                        rows[value] += n_rows
-                        lines[value] += n_lines
+                    rows += result[0]
+                    lines += result[1]
                 else:
                     n_products += result[0]
                     cancels.append(result[1])
@@ -380,10 +386,3 @@ class SortCounter:
             }
         )
         return table, items.drop_null()
-
-
-def _distinct(keys: np.ndarray) -> int:
-    """Distinct values of a sorted array."""
-    import numpy as np
-
-    return int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0

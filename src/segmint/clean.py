@@ -582,18 +582,31 @@ def clean(
     if not sort_lines:
         engine.materialize("lines", _lines_query(rows, fp_cols, kept, need))
     customer_id = _customer(_text_of("customer_key"))
+    # the sort path gives every customer key once with cancel_invoice NULL
+    keys = (
+        "SELECT customer_key FROM lines WHERE cancel_invoice IS NULL"
+        if sort_lines
+        else "SELECT DISTINCT customer_key FROM lines"
+    )
     check = engine.fetch(
         f"""
-        SELECT COUNT(DISTINCT customer_key) - COUNT(DISTINCT {customer_id}) AS merged,
-          COUNT(*) FILTER (WHERE cancel_invoice <> TRIM(cancel_invoice)) AS odd_cancel,
-          {
+        SELECT * FROM (
+          SELECT COUNT(customer_key) AS n_keys, COUNT(DISTINCT {customer_id}) AS customers
+          FROM ({keys}) AS k
+        ), (
+          SELECT COUNT(DISTINCT cancel_invoice) AS cancellation_invoices,
+            COUNT(*) FILTER (WHERE cancel_invoice <> TRIM(cancel_invoice)) AS odd_cancel,
+            {
             "(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> TRIM(value))"
             if sort_lines
             else "COALESCE(SUM(__odd), 0)"
         } AS odd_values
-        FROM lines
+          FROM lines
+        )
         """
     ).to_pylist()[0]
+    extra = {k: check.pop(k) for k in ("customers", "cancellation_invoices")}
+    check["merged"] = check.pop("n_keys") - extra["customers"]  # keys one rule makes one
     if odd or any(int(v or 0) for v in check.values()):
         # a text rule merges or changes grouped values: group again, rules applied row by row
         exact_sql, _ = _rows(
@@ -601,6 +614,10 @@ def clean(
         )
         engine.materialize("lines", _lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
         customer_id = "customer_key"
+        extra = engine.fetch(
+            "SELECT COUNT(DISTINCT customer_key) AS customers, "
+            "COUNT(DISTINCT cancel_invoice) AS cancellation_invoices FROM lines"
+        ).to_pylist()[0]
     if staged:
         getattr(engine, "drop", lambda name: None)("staged")
     partials = ", ".join(["n_products", *need])
@@ -608,10 +625,6 @@ def clean(
         "clean",
         f"SELECT {customer_id} AS customer_id, cancel_invoice, {partials} FROM lines",
     )
-    extra = engine.fetch(
-        "SELECT COUNT(DISTINCT customer_id) AS customers, "
-        "COUNT(DISTINCT cancel_invoice) AS cancellation_invoices FROM clean"
-    ).to_pylist()[0]
     audit = Audit(**figures, **{k: int(v or 0) for k, v in extra.items()})
     if audit.customers == 0:
         raise no_customers

@@ -100,26 +100,32 @@ class Dictionary:
         import numpy as np
         import pyarrow as pa
 
-        at = np.searchsorted(self.hashes, hashes)
-        known = np.zeros(len(hashes), dtype=bool)
+        # in sorted order: the binary searches then walk the dictionary once, front to back
+        order = np.argsort(hashes)
+        wanted = hashes[order]
+        at = np.searchsorted(self.hashes, wanted)
+        known = np.zeros(len(wanted), dtype=bool)
         inside = at < self.size
-        known[inside] = self.hashes[at[inside]] == hashes[inside]
-        codes = np.empty(len(hashes), dtype=np.int32)
-        codes[known] = self.codes[at[known]]
+        known[inside] = self.hashes[at[inside]] == wanted[inside]
+        found = np.empty(len(wanted), dtype=np.int32)
+        found[known] = self.codes[at[known]]
         unknown = np.flatnonzero(~known)
-        if len(unknown) == 0:
-            return codes
-        new, first, inverse = np.unique(hashes[unknown], return_index=True, return_inverse=True)
-        sight = np.argsort(first, kind="stable")  # new values in order of first sight
-        rank = np.empty(len(new), dtype=np.int32)
-        rank[sight] = np.arange(self.size, self.size + len(new), dtype=np.int32)
-        codes[unknown] = rank[inverse]
-        where = unknown[first[sight]]
-        self._texts.append(text.take(pa.array(where if rows is None else rows[where])))
-        self.size += len(new)
-        at = np.searchsorted(self.hashes, new)  # ``new`` is sorted, and so stays the whole
-        self.hashes = np.insert(self.hashes, at, new)
-        self.codes = np.insert(self.codes, at, rank)
+        if len(unknown):
+            values = wanted[unknown]  # sorted, with repeats
+            fresh = np.r_[True, values[1:] != values[:-1]]
+            starts, group = np.flatnonzero(fresh), np.cumsum(fresh) - 1
+            first = np.minimum.reduceat(order[unknown], starts)  # where each new value is first
+            sight = np.argsort(first, kind="stable")  # new values in order of first sight
+            rank = np.empty(len(starts), dtype=np.int32)
+            rank[sight] = np.arange(self.size, self.size + len(starts), dtype=np.int32)
+            found[unknown] = rank[group]
+            where = first[sight]
+            self._texts.append(text.take(pa.array(where if rows is None else rows[where])))
+            self.size += len(starts)
+            self.hashes = np.insert(self.hashes, at[unknown[starts]], values[starts])
+            self.codes = np.insert(self.codes, at[unknown[starts]], rank)
+        codes = np.empty(len(hashes), dtype=np.int32)
+        codes[order] = found
         return codes
 
     def texts(self) -> pa.Array:

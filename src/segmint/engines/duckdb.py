@@ -233,7 +233,7 @@ class DuckDBEngine:
             text = ""
         reader = self.con.sql(
             f"SELECT __fp, CAST({packed or '0'} AS {kind}) AS __flags{text} FROM ({query}) AS q"
-        ).to_arrow_reader(1 << 21)
+        ).to_arrow_reader(sorting.BATCH_ROWS)
         folder = None
         try:
             try:

@@ -300,14 +300,14 @@ class SortCounter:
         customer = self._lookup(self.customers, hc[heads], cid, heads)
         customer = np.repeat(customer, np.diff(heads, append=n))
         del hc, heads, cid
-        hi = np.concatenate([c.to_numpy() for c in column("__hi")])
-        item = self._lookup(self.items, hi, pa.chunked_array(column("__item")))
-        del hi
         assert self.pair_bits is not None and self.cancel_bit is not None
-        counted = (bits & self.pair_bits) == self.pair_bits
+        counted = np.flatnonzero((bits & self.pair_bits) == self.pair_bits)  # items: these only
+        hi = np.concatenate([c.to_numpy() for c in column("__hi")])[counted]
+        item = self._lookup(self.items, hi, pa.chunked_array(column("__item")), counted)
+        del hi
         key = customer[counted].astype(np.uint64) << np.uint64(32)
         key |= ((bits[counted] & self.cancel_bit) != 0).astype(np.uint64) << np.uint64(31)
-        key |= item[counted].astype(np.uint64)
+        key |= item.astype(np.uint64)
         del customer, item, bits, counted
         part = (key >> np.uint64(32)).astype(np.uint8) & np.uint8(self.n - 1)
         (keys,) = _split(part, self.n, key)

@@ -185,7 +185,7 @@ class DuckDBEngine:
             columns ``flags`` (functions of the row); with ``lines`` also ``__kept`` (bool),
             ``__cid``, ``__cinv`` (NULL on purchase rows) and ``__stock``.
         flags : sequence of str
-            At most 13 flag columns.
+            At most 8 flag columns (see :class:`segmint.engines.sorting.SortCounter`).
         lines : str, optional
             Also create this table: per customer (``__cid`` of the kept rows, as
             ``customer_key``) one row with ``cancel_invoice`` NULL and ``n_products``, the
@@ -206,8 +206,6 @@ class DuckDBEngine:
 
         from segmint.engines import sorting
 
-        if len(flags) > 13:
-            raise ValueError(f"at most 13 flags, not {len(flags)}")
         n = len(flags)
         cancel_bit, kept_bit, item_bit = 1 << n, 1 << (n + 1), 1 << (n + 2)
         kind = "UTINYINT" if n + 3 <= 8 else "USMALLINT"

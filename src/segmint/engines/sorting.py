@@ -183,11 +183,10 @@ class SortCounter:
 
     Notes
     -----
-    A fingerprint is stored with its flags in place of its top bits (so sorting groups it
-    by flags): within a partition
-    those bits are the partition's number, and there are at least ``2**len(flags)``
-    partitions (at most 256), so nothing is lost up to 8 flags (the default features use
-    4, all of them 8).
+    A fingerprint is stored with its flags in place of its top bits, so that sorting groups
+    it by flags. Those bits are the partition's number, the same for every fingerprint of a
+    partition, and there are at least ``2**len(flags)`` partitions: nothing is lost (at most
+    8 flags; the default features use 4, all of them 8).
     """
 
     def __init__(
@@ -199,6 +198,8 @@ class SortCounter:
         cancel_bit: int | None = None,
         pair_bits: int | None = None,
     ) -> None:
+        if len(flags) > 8:
+            raise ValueError(f"at most 8 flags, not {len(flags)}")
         self.flags = list(flags)
         self.folder = folder
         want = max(1, -(-rows // ROWS_PER_PARTITION))

@@ -107,7 +107,9 @@ class Dictionary:
         self.size = 0
         self._texts: list[pa.Array] = []
 
-    def add(self, hashes: np.ndarray, text: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
+    def add(
+        self, hashes: np.ndarray, text: pa.Array | pa.ChunkedArray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
         """The codes of ``hashes`` (repeats allowed), coding the new ones.
 
         The text of ``hashes[i]`` is ``text[rows[i]]`` (``text[i]`` without ``rows``).

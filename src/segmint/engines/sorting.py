@@ -92,6 +92,15 @@ def _codes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()
 
 
+def _firsts(values: np.ndarray) -> np.ndarray:
+    """A mask of where each run of equal ``values`` starts (each distinct value, if sorted)."""
+    import numpy as np
+
+    first = np.ones(len(values), dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return first
+
+
 class Dictionary:
     """Codes for 64-bit hashes in order of first sight, and the text of each.
 
@@ -129,7 +138,7 @@ class Dictionary:
         unknown = np.flatnonzero(~known)
         if len(unknown):
             values = wanted[unknown]  # sorted, with repeats
-            fresh = np.r_[True, values[1:] != values[:-1]]
+            fresh = _firsts(values)
             starts, group = np.flatnonzero(fresh), np.cumsum(fresh) - 1
             first = np.minimum.reduceat(order[unknown], starts)  # where each new value is first
             sight = np.argsort(first, kind="stable")  # new values in order of first sight
@@ -283,8 +292,8 @@ class SortCounter:
         import numpy as np
         import pyarrow as pa
 
-        columns = {n: [b.column(n) for b in batches] for n in ("__hc", "__hi", "__cid", "__item")}
-        columns["__flags"] = [b.column("__flags") for b in batches]
+        names = ("__flags", "__hc", "__hi", "__cid", "__item")
+        columns = {n: [b.column(n) for b in batches] for n in names}
         del batches
 
         def column(name: str) -> Any:
@@ -294,11 +303,7 @@ class SortCounter:
         hc = np.concatenate([c.to_numpy() for c in column("__hc")])
         n = len(hc)
         # consecutive rows mostly share a customer (one invoice): look up the first of each run
-        change = np.empty(n, dtype=bool)
-        change[:1] = True
-        np.not_equal(hc[1:], hc[:-1], out=change[1:])
-        heads = np.flatnonzero(change)
-        del change
+        heads = np.flatnonzero(_firsts(hc))
         cid = pa.chunked_array(column("__cid"))
         customer = self._lookup(self.customers, hc[heads], cid, heads)
         customer = np.repeat(customer, np.diff(heads, append=n))
@@ -366,12 +371,6 @@ class SortCounter:
                 raise SortFilesError(exc) from None
             return values
 
-        def firsts(keys: np.ndarray) -> np.ndarray:
-            """Where each distinct value of sorted ``keys`` first stands (a mask)."""
-            first = np.ones(len(keys), dtype=bool)
-            np.not_equal(keys[1:], keys[:-1], out=first[1:])
-            return first
-
         def count(task: tuple[str, int]) -> Any:
             name, p = task
             if name == "fp":
@@ -379,7 +378,7 @@ class SortCounter:
                 fp.sort()  # so by flags first: one stretch of keys per combination
                 tops = np.arange(width, dtype=np.uint64) << np.uint64(64 - len(self.flags))
                 bounds = [*np.searchsorted(fp, tops[1:]).tolist(), len(fp)]
-                first = firsts(fp)
+                first = _firsts(fp)
                 start, n_rows, n_lines = 0, np.zeros(width, np.int64), np.zeros(width, np.int64)
                 for value, end in enumerate(bounds):
                     n_rows[value] = end - start
@@ -388,7 +387,7 @@ class SortCounter:
                 return n_rows, n_lines
             key = load(f"key{p}")
             key.sort()
-            pairs = key[firsts(key)]
+            pairs = key[_firsts(key)]
             del key
             cancel = (pairs >> np.uint64(31)) & np.uint64(1) == 1
             buyers = (pairs[~cancel] >> np.uint64(32)).astype(np.int64)

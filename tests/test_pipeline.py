@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segmint import pipeline
 from segmint.errors import SegmintError
 from segmint.pipeline import _write_plain_csv, atomic_file, atomic_folder, check_folder, write_table
 
@@ -113,7 +114,10 @@ def test_write_table_csv_bytes_are_pandas(name: str, tmp_path: Path) -> None:
     assert _write_plain_csv(table, tmp_path / "p.csv") is fast  # and which path wrote it
 
 
-def test_write_table_csv_bytes_random_floats(tmp_path: Path) -> None:
+def test_write_table_csv_bytes_random_floats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "_CSV_ROWS", 1_000)  # three slices
     rng = np.random.default_rng(0)
     values = rng.uniform(-1e5, 1e5, 3_000) * 10.0 ** rng.integers(-4, 5, 3_000)
     decimals = rng.integers(0, 7, 3_000)
@@ -129,3 +133,15 @@ def test_write_table_csv_bytes_random_floats(tmp_path: Path) -> None:
     small = table[table["rounded"].abs().between(1e-4, 1e4)]
     assert _write_plain_csv(small, tmp_path / "p.csv")  # the fast path did write these
     assert (tmp_path / "p.csv").read_bytes() == _pandas_csv(small)
+
+
+def test_write_table_csv_slice_that_does_not_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "_CSV_ROWS", 2)
+    table = pd.DataFrame({"name": ["a", "b,c", "d", "e", "f"], "f": [0.5, 1.0, 2.0, 3.0, 1 / 3]})
+    assert not _write_plain_csv(table, tmp_path / "p.csv")  # 1/3, in the last slice
+    write_table(table, tmp_path / "t.csv")  # so pandas writes the whole file again
+    assert (tmp_path / "t.csv").read_bytes() == _pandas_csv(table)
+    assert _write_plain_csv(table.iloc[:4], tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_bytes() == _pandas_csv(table.iloc[:4])

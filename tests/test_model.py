@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,20 @@ def test_save_load_predict_reproduces_training_assignments(
     assert describe(loaded) == describe(fitted)
     assert list(loaded.feature_names_in_) == FEATURES
     assert not hasattr(loaded, "labels_")  # per-customer training data is not stored
+
+
+def test_saved_model_is_byte_identical_for_the_same_fit(
+    fitted: Segmenter, data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    again = Segmenter(**FAST).fit(data[0])  # other objects, other id()s
+    first = fitted.save(tmp_path / "a.skops").read_bytes()
+    assert again.save(tmp_path / "b.skops").read_bytes() == first
+    with zipfile.ZipFile(tmp_path / "a.skops") as archive:
+        infos = archive.infolist()
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert infos[-1].filename == "schema.json"
+    assert sorted(int(i.filename.removesuffix(".npy")) for i in infos[:-1])[0] >= 1
+    assert segmint.model.canonical_skops(first) == first  # a fixed point
 
 
 def test_metadata_set_before_save_is_restored(

@@ -56,6 +56,7 @@ __all__ = [
     "LARGE_SAMPLE_SIZE",
     "MODEL_FORMAT",
     "Segmenter",
+    "canonical_skops",
     "load",
 ]
 
@@ -702,13 +703,71 @@ class Segmenter(ClusterMixin, BaseEstimator):
         import skops.io as sio
 
         check_is_fitted(self, ["kmeans_", "gmm_"])
-        data = sio.dumps(self._to_dict())
+        data = canonical_skops(sio.dumps(self._to_dict()))
         unexpected = sorted(set(sio.get_untrusted_types(data=data)) - EXPECTED_UNTRUSTED_TYPES)
         if unexpected:  # pragma: no cover - a bug in segmint, not a user error
             raise RuntimeError(f"model would contain unexpected types {unexpected}")
         path = Path(path)
         path.write_bytes(data)
         return path
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops archive, byte-identical for the same model (``skops.io.dumps`` is not).
+
+    skops numbers the objects it stores by ``id()`` (``__id__`` in ``schema.json``, and the
+    names of the ``.npy`` members), which differs from process to process, and stamps each
+    member with the time of writing. Here the numbers become 1, 2, 3... in order of first
+    appearance in the schema, the members are stored in that order (the schema last, as
+    skops does) and dated 1980-01-01, the earliest date a zip archive can hold. Which objects
+    share a number is unchanged, so the model loads exactly as before.
+    """
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        state = json.loads(archive.read("schema.json"))
+        members = {name: archive.read(name) for name in archive.namelist()}
+        compression = archive.getinfo("schema.json").compress_type
+    numbers: dict[int, int] = {}
+
+    def number(old: int) -> int:
+        return numbers.setdefault(old, len(numbers) + 1)
+
+    files: list[tuple[str, str]] = []
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = number(value)
+                elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
+                    new = f"{number(int(value[: -len('.npy')]))}.npy"
+                    files.append((value, new))
+                    out[key] = new
+                else:
+                    out[key] = renumber(value)
+            return out
+        if isinstance(node, list):
+            return [renumber(value) for value in node]
+        return node
+
+    schema = json.dumps(renumber(state), indent=2)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        written = set()
+        for old, new in [*files, ("schema.json", "schema.json")]:
+            if new in written:
+                continue
+            written.add(new)
+            info = zipfile.ZipInfo(new, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            info.external_attr = 0o600 << 16  # what ZipFile.writestr gives a member
+            payload = schema.encode("utf-8") if new == "schema.json" else members[old]
+            archive.writestr(info, payload)
+    return buffer.getvalue()
 
 
 def load(path: str | os.PathLike[str]) -> Segmenter:

@@ -426,8 +426,9 @@ def predict(
     quiet: QuietOpt = False,
 ) -> None:
     """Score new customers with a saved model, without refitting."""
-    from segmint.pipeline import _output_kind, atomic_file, write_table
+    from segmint.pipeline import _output_kind, atomic_file
     from segmint.predict import score
+    from segmint.tables import write_table
 
     kind = _output_kind(output)
     progress = Progress(quiet)

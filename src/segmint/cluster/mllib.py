@@ -701,8 +701,9 @@ def run_large(
     """
     from segmint.engines.spark import SparkEngine
     from segmint.features import FeatureTable, feature_sql
-    from segmint.pipeline import RunResult, atomic_folder, versions, write_table
+    from segmint.pipeline import RunResult, atomic_folder, versions
     from segmint.spark import typed_features
+    from segmint.tables import write_table
 
     if not isinstance(engine, SparkEngine):
         raise TypeError(f"run_large needs the Spark engine, not {engine.name!r}")

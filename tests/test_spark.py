@@ -57,7 +57,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One small local session for the whole run (a JVM start costs seconds)."""
     from pyspark.sql import SparkSession
 
@@ -72,6 +72,8 @@ def spark() -> Iterator[SparkSession]:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", "1g")
+            # not ./spark-warehouse in the checkout, where Spark makes it by default
+            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
             # Short-lived test JVM: the C1 compiler alone halves start-up and warm-up.
             .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
             .getOrCreate()

@@ -10,7 +10,7 @@ import pytest
 
 from segmint import tables
 from segmint.errors import SegmintError
-from segmint.tables import _write_plain_csv, write_table
+from segmint.tables import _write_csv_with_arrow, write_table
 
 _TABLES = {  # name: (table, written by the Arrow path?)
     "text and integers": (
@@ -71,7 +71,7 @@ def test_write_table_csv_bytes_are_pandas(name: str, tmp_path: Path) -> None:
     table, fast = _TABLES[name]
     write_table(table, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_bytes() == _pandas_csv(table)
-    assert _write_plain_csv(table, tmp_path / "p.csv") is fast  # and which path wrote it
+    assert _write_csv_with_arrow(table, tmp_path / "p.csv") is fast  # and which path wrote it
 
 
 def test_write_table_csv_bytes_random_floats(
@@ -91,7 +91,7 @@ def test_write_table_csv_bytes_random_floats(
     write_table(table, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_bytes() == _pandas_csv(table)
     small = table[table["rounded"].abs().between(1e-4, 1e4)]
-    assert _write_plain_csv(small, tmp_path / "p.csv")  # the fast path did write these
+    assert _write_csv_with_arrow(small, tmp_path / "p.csv")  # the fast path did write these
     assert (tmp_path / "p.csv").read_bytes() == _pandas_csv(small)
 
 
@@ -100,10 +100,10 @@ def test_write_table_csv_slice_that_does_not_apply(
 ) -> None:
     monkeypatch.setattr(tables, "_CSV_ROWS", 2)
     table = pd.DataFrame({"name": ["a", "b,c", "d", "e", "f"], "f": [0.5, 1.0, 2.0, 3.0, 1 / 3]})
-    assert not _write_plain_csv(table, tmp_path / "p.csv")  # 1/3, in the last slice
+    assert not _write_csv_with_arrow(table, tmp_path / "p.csv")  # 1/3, in the last slice
     write_table(table, tmp_path / "t.csv")  # so pandas writes the whole file again
     assert (tmp_path / "t.csv").read_bytes() == _pandas_csv(table)
-    assert _write_plain_csv(table.iloc[:4], tmp_path / "p.csv")
+    assert _write_csv_with_arrow(table.iloc[:4], tmp_path / "p.csv")
     assert (tmp_path / "p.csv").read_bytes() == _pandas_csv(table.iloc[:4])
 
 

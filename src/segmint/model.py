@@ -735,7 +735,7 @@ def canonical_skops(data: bytes) -> bytes:
     def number(old: int) -> int:
         return numbers.setdefault(old, len(numbers) + 1)
 
-    files: list[tuple[str, str]] = []
+    files: dict[str, str] = {}  # old member name -> new, in schema order
 
     def renumber(node: Any) -> Any:
         if isinstance(node, dict):
@@ -745,7 +745,7 @@ def canonical_skops(data: bytes) -> bytes:
                     out[key] = number(value)
                 elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
                     new = f"{number(int(value[: -len('.npy')]))}.npy"
-                    files.append((value, new))
+                    files[value] = new
                     out[key] = new
                 else:
                     out[key] = renumber(value)
@@ -754,19 +754,19 @@ def canonical_skops(data: bytes) -> bytes:
             return [renumber(value) for value in node]
         return node
 
-    schema = json.dumps(renumber(state), indent=2)
+    schema = json.dumps(renumber(state), indent=2).encode("utf-8")
+
+    def member(name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = compression
+        info.external_attr = 0o600 << 16  # what ZipFile.writestr gives a member
+        return info
+
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        written = set()
-        for old, new in [*files, ("schema.json", "schema.json")]:
-            if new in written:
-                continue
-            written.add(new)
-            info = zipfile.ZipInfo(new, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = compression
-            info.external_attr = 0o600 << 16  # what ZipFile.writestr gives a member
-            payload = schema.encode("utf-8") if new == "schema.json" else members[old]
-            archive.writestr(info, payload)
+        for old, new in files.items():
+            archive.writestr(member(new), members[old])
+        archive.writestr(member("schema.json"), schema)
     return buffer.getvalue()
 
 

@@ -518,7 +518,7 @@ def test_unreadable_input(tmp_path: Path) -> None:
 
 def test_unreadable_input_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """As root nothing is unreadable; make ``os.access`` say so for the input."""
-    import segmint.loading
+    import segmint.io.sources
 
     src = tmp_path / CSV
     src.write_text(_csv_text())
@@ -529,7 +529,7 @@ def test_unreadable_input_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             return False
         return real(path, mode, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(segmint.loading.os, "access", access)
+    monkeypatch.setattr(segmint.io.sources.os, "access", access)
     result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "c.csv")])
     _check_error(
         Case("unreadable", "", GOOD, ("orders.csv is not readable; check its permissions",)),

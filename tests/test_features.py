@@ -1,4 +1,4 @@
-"""The feature contract (DESIGN.md) on the hand-written log and on three real months."""
+"""The feature contract (docs/CONTRACTS.md) on the hand-written log and on three real months."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from conftest import EXPECTED, EXPECTED_AUDIT
 from segmint.errors import SegmintError
-from segmint.features import customer_features, parse_features
+from segmint.features import parse_features
+from segmint.pipeline import customer_features
 
 
 def test_default_features_match_the_hand_computed_table(log_csv: Path) -> None:

@@ -56,7 +56,7 @@ def test_clear_minimum_is_chosen() -> None:
 
 
 def test_weak_evidence_prefers_the_smallest_within_tolerance() -> None:
-    # The real-data shape of DESIGN.md: flat within 1% from 3 on, minimum at 5.
+    # The real-data shape (measured on the full UCI year): flat within 1% from 3 on, minimum at 5.
     choice = choose(_grid({1: 3000.0, 2: 2000.0, 3: 1510.0, 4: 1505.0, 5: 1500.0, 6: 1503.0}))
     assert (choice.n_components, choice.evidence) == (3, "weak")
     assert "lowest BIC at 5 components (full), but BIC for 3..6 components is within 1%" in (

@@ -1,4 +1,4 @@
-"""segmint._imports: scipy.special is loaded before pandas (skops' ufunc search stays short)."""
+"""segmint._startup: scipy.special is loaded before pandas (skops' ufunc search stays short)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _python(code: str) -> str:
 def test_early_loads_scipy_special_before_pandas() -> None:
     code = (
         "import sys\n"
-        "from segmint._imports import early\n"
+        "from segmint._startup import early\n"
         "early()\n"
         "names = list(sys.modules)\n"
         "print(names.index('scipy.special._ufuncs') < names.index('pandas'))\n"

@@ -2,7 +2,7 @@
 
 For random small transaction logs (cancellations, repeated stock codes, exact duplicates, missing
 and float-artifact customer ids, awkward text) the customer table must equal a plain pandas
-computation of the definitions in DESIGN.md ("Feature definitions"), whatever the row order,
+computation of the definitions in docs/CONTRACTS.md ("Feature definitions"), whatever the row order,
 however often rows repeat, and whichever file format (CSV, Parquet, xlsx) carries the rows.
 The loader is fuzzed with random bytes, random delimited text and corruptions of valid files:
 nothing but :class:`segmint.errors.SegmintError` may escape ``segmint.customer_features``.
@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import UCI_COLUMNS
-from segmint.engines import sorting
+from segmint.engines import _sorting as sorting
 from segmint.engines.duckdb import DuckDBEngine
 from segmint.errors import SegmintError
-from segmint.features import compute, customer_features
+from segmint.pipeline import customer_features
 from segmint.schema import FEATURE_COLUMNS
 
 FAST = settings(
@@ -88,7 +88,7 @@ def _customer(value: object) -> str | None:
 
 
 def reference(frame: pd.DataFrame) -> pd.DataFrame:
-    """The feature definitions of DESIGN.md, computed in plain Python on the text cells."""
+    """The feature definitions of docs/CONTRACTS.md, computed in plain Python on the text cells."""
     rows = list(dict.fromkeys(tuple(r) for r in frame.itertuples(index=False)))  # no duplicates
     clean = [(r, _customer(r[6])) for r in rows]
     clean = [(r, c) for r, c in clean if c is not None]
@@ -190,7 +190,7 @@ def test_sort_path_in_partitions_and_sql_path_agree(
         results.append(customer_features(log, features=features))
     for engine in (DuckDBEngine(), _SQLOnly()):
         try:
-            results.append(compute(engine, log, features=tuple(names)))
+            results.append(customer_features(log, features=tuple(names), engine=engine))
         finally:
             engine.close()
     for result in results:

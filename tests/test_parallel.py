@@ -1,4 +1,4 @@
-"""segmint.parallel: forked tasks give the same results as running them in turn."""
+"""segmint._parallel: forked tasks give the same results as running them in turn."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from segmint._parallel import Child, Worker, can_fork, effective_jobs, run_tasks
 from segmint.errors import SegmintError
-from segmint.parallel import Child, Worker, can_fork, effective_jobs, run_tasks
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="tasks run in turn without fork")
 

@@ -1,4 +1,4 @@
-"""Tests of segmint.plots: each plot draws what it promises, legibly and deterministically."""
+"""segmint.report.plots: each plot draws what it promises, legibly and deterministically."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from conftest_report import GMM_NAMES, KMEANS_NAMES, fabricate_run
-from segmint import plots
+from segmint.report import plots
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import pytest
 
 from conftest_report import GMM_NAMES, KMEANS_NAMES, WARNINGS, fabricate_run, make_finished_outdir
 from segmint.errors import SegmintError
-from segmint.plots import PAIR_PLOT_MAX_POINTS
 from segmint.report import (
     FIGURES,
     SECTIONS,
@@ -24,6 +23,7 @@ from segmint.report import (
     write_report,
 )
 from segmint.report.html import png_size
+from segmint.report.plots import PAIR_PLOT_MAX_POINTS
 from segmint.report.summarize import stability_verdict
 
 

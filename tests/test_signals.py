@@ -5,7 +5,7 @@ tests wait for a stage to start (a progress line on stderr, or the first file in
 output folder), not for a fixed time. After the exit: the exit code, one line on stderr and no
 traceback; no output folder (or the earlier one, untouched, when ``--force`` would replace it);
 no temporary folder beside it, in TMPDIR or in the working folder; the input byte-identical;
-no process left behind (the forked workers of segmint.parallel).
+no process left behind (the forked workers of segmint._parallel).
 """
 
 from __future__ import annotations
@@ -253,8 +253,8 @@ SPIN = textwrap.dedent(
     """
     import os, signal, sys, threading
     from segmint import cli
-    from segmint.engines import get_engine
-    from segmint.loading import Source
+    from segmint.pipeline import get_engine
+    from segmint.io.sources import Source
 
     SIGNAL = int(sys.argv[2])
 

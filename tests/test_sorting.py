@@ -1,4 +1,4 @@
-"""``segmint.engines.sorting``: distinct counts by sorting, in partitions, against plain pandas.
+"""``segmint.engines._sorting``: distinct counts by sorting, in partitions, against plain pandas.
 
 Random rows (repeated fingerprints, flags, runs of one customer, NULL customers and items)
 go through :class:`SortCounter` in batches, with one partition and with many; the flag
@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from segmint.engines import sorting
+from segmint.engines import _sorting as sorting
 
 FLAGS = ["__a", "__b"]
 CANCEL, KEPT, ITEM = 4, 8, 16  # the bits above the two flags

@@ -37,11 +37,12 @@ if (_reason := _missing()) is not None:
     pytest.skip(_reason, allow_module_level=True)
 
 from segmint.engines.duckdb import DuckDBEngine  # noqa: E402
-from segmint.engines.spark import SparkEngine, java_date_pattern, spark_size, translate  # noqa: E402
 from segmint.errors import SegmintError  # noqa: E402
-from segmint.features import FeatureTable, compute  # noqa: E402
-from segmint.loading import CatalogTable, resolve_source  # noqa: E402
+from segmint.features import FeatureTable  # noqa: E402
+from segmint.io.sources import CatalogTable, resolve_source  # noqa: E402
+from segmint.pipeline import customer_features  # noqa: E402
 from segmint.schema import FEATURE_COLUMNS  # noqa: E402
+from segmint.spark.engine import SparkEngine, java_date_pattern, spark_size, translate  # noqa: E402
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -61,7 +62,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One small local session for the whole run (a JVM start costs seconds)."""
     from pyspark.sql import SparkSession
 
-    from segmint.engines.spark import quiet_pyspark
+    from segmint.spark.engine import quiet_pyspark
 
     with quiet_pyspark():
         session = (
@@ -87,7 +88,7 @@ def _spark(inputs: Any, **options: Any) -> FeatureTable:
     """The FeatureTable of the Spark engine on the shared session."""
     engine = SparkEngine()
     try:
-        return compute(engine, inputs, **options)
+        return customer_features(inputs, engine=engine, **options)
     finally:
         engine.close()
 
@@ -96,7 +97,7 @@ def _both(inputs: Any, **options: Any) -> tuple[FeatureTable, FeatureTable]:
     """The FeatureTable of the DuckDB engine and of the Spark engine."""
     engine = DuckDBEngine(threads=2)
     try:
-        local = compute(engine, inputs, **options)
+        local = customer_features(inputs, engine=engine, **options)
     finally:
         engine.close()
     return local, _spark(inputs, **options)
@@ -259,8 +260,8 @@ def test_run_above_the_collect_limit_uses_mllib(
 ) -> None:
     from sklearn.metrics import adjusted_rand_score
 
-    from segmint.cluster.mllib import adjusted_rand_from_counts
     from segmint.pipeline import run
+    from segmint.spark.mllib import adjusted_rand_from_counts
 
     log, truth = synthetic_log
     k = local_run.metrics["parameters"]["k"]

@@ -18,7 +18,7 @@ N_ROWS = 50_000
 
 
 def customer_features(transactions: pd.DataFrame) -> pd.DataFrame:
-    """The two default features, by the DESIGN.md definitions, in plain pandas."""
+    """The two default features, by the definitions of docs/CONTRACTS.md, in plain pandas."""
     clean = transactions.drop_duplicates().dropna(subset=["CustomerID"])
     customer = clean["CustomerID"].str.removesuffix(".0")
     cancelled = clean["InvoiceNo"].str.startswith("C")

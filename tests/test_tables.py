@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint import tables
 from segmint.errors import SegmintError
-from segmint.tables import _write_csv_with_arrow, write_table
+from segmint.io import tables
+from segmint.io.tables import _write_csv_with_arrow, write_table
 
 _TABLES = {  # name: (table, written by the Arrow path?)
     "text and integers": (

@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 from segmint.errors import SegmintError
 
 if TYPE_CHECKING:
-    from segmint.features import FeatureTable, customer_features
-    from segmint.loading import load
+    from segmint.features import FeatureTable
     from segmint.model import Segmenter
     from segmint.model import load as load_model
-    from segmint.pipeline import RunResult, run
-    from segmint.predict import score
+    from segmint.pipeline import RunResult, customer_features, load, run, score
 
 __version__ = "0.1.0"
 
@@ -40,13 +38,13 @@ __all__ = [
 
 _LAZY = {
     "FeatureTable": "segmint.features",
-    "customer_features": "segmint.features",
-    "load": "segmint.loading",
+    "customer_features": "segmint.pipeline",
+    "load": "segmint.pipeline",
     "Segmenter": "segmint.model",
     "load_model": "segmint.model",
     "RunResult": "segmint.pipeline",
     "run": "segmint.pipeline",
-    "score": "segmint.predict",
+    "score": "segmint.pipeline",
 }
 
 

@@ -129,7 +129,7 @@ def _print_audit(audit: dict[str, int], quiet: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from segmint.clean import AUDIT_LABELS
+    from segmint.schema import AUDIT_LABELS
 
     table = Table(title="cleaning audit", show_header=False, box=None)
     table.add_column("figure")
@@ -218,7 +218,7 @@ CollectOpt = Annotated[
 
 def _inputs(paths: list[str] | None, table: str | None) -> Any:
     """Files or globs, or the catalog table of ``--table``."""
-    from segmint.loading import CatalogTable
+    from segmint.io.sources import CatalogTable
 
     if table and paths:
         raise SegmintError("pass transaction files or --table NAME, not both")
@@ -251,10 +251,10 @@ def features(
     quiet: QuietOpt = False,
 ) -> None:
     """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
-    from segmint.features import customer_features
-    from segmint.pipeline import _output_kind, export_features
+    from segmint.io.outputs import output_kind
+    from segmint.pipeline import customer_features, export_features
 
-    _output_kind(output)
+    output_kind(output)
     progress = Progress(quiet)
     progress("reading, cleaning and aggregating")
     result = customer_features(
@@ -384,7 +384,7 @@ def demo(
     """Generate the built-in demo log and run the whole pipeline on it."""
     import tempfile
 
-    from segmint.pipeline import check_folder
+    from segmint.io.outputs import check_folder
     from segmint.synth import write
 
     check_folder(outdir, force=force)
@@ -426,11 +426,11 @@ def predict(
     quiet: QuietOpt = False,
 ) -> None:
     """Score new customers with a saved model, without refitting."""
-    from segmint.pipeline import _output_kind, atomic_file
-    from segmint.predict import score
-    from segmint.tables import write_table
+    from segmint.io.outputs import atomic_file, output_kind
+    from segmint.io.tables import write_table
+    from segmint.pipeline import score
 
-    kind = _output_kind(output)
+    kind = output_kind(output)
     progress = Progress(quiet)
     progress("aggregating the new log with the model's rules")
     scored = score(model, inputs, columns=_mapping(column), encoding=encoding)

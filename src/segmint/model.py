@@ -1,7 +1,7 @@
 """The ``Segmenter`` estimator: transform, KMeans and Gaussian-mixture selection, stability,
 profiles and names, behind scikit-learn's estimator contract; and its skops file format.
 
-``Segmenter.fit`` runs the whole clustering stage of DESIGN.md on a customer feature table:
+``Segmenter.fit`` runs the whole clustering stage (docs/ARCHITECTURE.md) on a customer feature table:
 
 1. validate (finite, non-negative counts; enough customers for the k searched);
 2. put the rows in a canonical (lexicographic) order, so that the result depends on the set of
@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from segmint._parallel import single_threaded
 from segmint.cluster import gmm as _gmm
 from segmint.cluster import kmeans as _kmeans
 from segmint.cluster.knee import find_knee
@@ -49,7 +50,6 @@ from segmint.cluster.transform import (
     make_transform,
 )
 from segmint.errors import SegmintError
-from segmint.parallel import single_threaded
 
 __all__ = [
     "EXPECTED_UNTRUSTED_TYPES",
@@ -148,7 +148,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         seeded sample of ``LARGE_SAMPLE_SIZE`` (50,000) customers, then assign everyone.
     n_jobs : int or None, default=None
         Processes fitting the KMeans sweep, the mixture grid and the bootstrap side by side
-        (forked, :mod:`segmint.parallel`); None or -1 uses every core, 1 fits in the calling
+        (forked, :mod:`segmint._parallel`); None or -1 uses every core, 1 fits in the calling
         process. Each process runs BLAS and OpenMP single-threaded. The results do not depend
         on it.
 

@@ -1,45 +1,46 @@
-"""``run()``: chain load -> clean -> features -> cluster -> report, writing outputs atomically.
+"""The verbs of segmint, each a chain of the stages below: load, customer_features, run, score.
 
-Everything is written into a temporary folder beside ``outdir`` and renamed into place at the
-end, so an interrupted run leaves nothing half-written and an existing ``outdir`` is replaced
-only when asked (``force=True``).
+``load`` reads canonical rows; ``customer_features`` goes load -> clean -> features;
+``run`` goes on to cluster -> report and writes every output atomically; ``score`` applies a
+saved model to a new log. This is the one module that writes outputs (through
+:mod:`segmint.io.outputs`) and the one that chooses an engine (:func:`get_engine`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib
 import json
 import os
-import shutil
-import sys
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segmint._checks import check_customers, check_options
+from segmint._versions import versions
+from segmint.engines.base import ENGINES, Engine
 from segmint.errors import SegmintError
-from segmint.tables import write_table
+from segmint.io.outputs import atomic_file, atomic_folder, check_folder, output_kind
+from segmint.io.tables import write_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from segmint._parallel import Worker
+    from segmint.clean import Cleaned
     from segmint.features import FeatureTable
-    from segmint.loading import Inputs
+    from segmint.io.sources import Inputs
     from segmint.model import Segmenter
-    from segmint.parallel import Worker
 
 __all__ = [
     "RunResult",
-    "atomic_file",
-    "atomic_folder",
-    "check_folder",
+    "Scored",
+    "customer_features",
     "export_features",
+    "get_engine",
+    "load",
     "run",
+    "score",
 ]
 
 Progress = Callable[[str], None]
@@ -49,183 +50,186 @@ def _silent(_: str) -> None:
     return None
 
 
-def _check_parent(parent: Path, fix: str) -> None:
-    """Fail unless ``parent`` is a folder segmint can create files in (tried, not guessed)."""
-    if not parent.exists():
-        raise SegmintError(f"{parent} does not exist; create it or {fix}")
-    if not parent.is_dir():
-        raise SegmintError(f"{parent} is a file, not a folder; {fix}")
-    if not os.access(parent, os.W_OK):
-        raise SegmintError(f"{parent} is not writable; {fix}")
-    try:  # os.access says yes to root everywhere, and nothing about read-only or special mounts
-        os.rmdir(tempfile.mkdtemp(prefix=".segmint-probe.", dir=parent))
-    except OSError as exc:
-        raise SegmintError(f"cannot write in {parent} ({exc.strerror}); {fix}") from None
+def get_engine(
+    name: str = "duckdb",
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+    spark_master: str | None = None,
+) -> Engine:
+    """Create the engine called ``name``.
 
+    Parameters
+    ----------
+    name : {"duckdb", "spark"}, default="duckdb"
+        ``duckdb`` is embedded and needs no server; ``spark`` needs ``segmint[spark]``.
+    threads : int, optional
+        Worker threads (DuckDB), or cores of a local Spark; default all cores.
+    memory_limit : str, optional
+        Memory the engine may use before it spills to disk, e.g. ``"2GB"``.
+    temp_directory : str, optional
+        Where to spill.
+    spark_master : str, optional
+        Spark master URL, default ``local[*]``.
 
-def check_folder(outdir: Path, *, force: bool = False) -> Path:
-    """Fail early when ``outdir`` cannot be written; return its (existing) parent."""
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise SegmintError(f"{outdir} is a file, not a folder; choose another -o/--outdir")
-    if outdir.exists() and not force:
-        raise SegmintError(f"{outdir} already exists; pass --force to replace it")
-    parent = outdir.resolve().parent
-    _check_parent(parent, "choose another -o/--outdir")
-    return parent
-
-
-@contextmanager
-def atomic_folder(outdir: Path, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside ``outdir``; on success it replaces ``outdir``.
-
-    Raises
-    ------
-    SegmintError
-        When ``outdir`` exists and ``force`` is false, or is a file, or its parent is not
-        writable.
+    Returns
+    -------
+    Engine
     """
-    outdir = Path(outdir)
-    parent = check_folder(outdir, force=force)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".tmp", dir=parent))
-    old: Path | None = None
+    if name == "duckdb":
+        from segmint.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(
+            threads=threads, memory_limit=memory_limit, temp_directory=temp_directory
+        )
+    if name == "spark":
+        try:
+            from segmint.spark.engine import SparkEngine
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            raise SegmintError(
+                f"--engine spark needs pyspark ({exc}); "
+                "install it with pip install 'segmint[spark]'"
+            ) from None
+        return SparkEngine(
+            master=spark_master,
+            memory_limit=memory_limit,
+            threads=threads,
+            temp_directory=temp_directory,
+        )
+    raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
+
+
+def load(
+    inputs: Inputs,
+    columns: Mapping[str, str] | None = None,
+    *,
+    encoding: str | None = None,
+) -> pd.DataFrame:
+    """Read a transaction log into canonical columns, without cleaning.
+
+    Parameters
+    ----------
+    inputs : path, glob, sequence of them, or pandas.DataFrame
+        CSV (any of , ; tab |, UTF-8 or Latin-1, with or without BOM), Parquet or Excel.
+    columns : mapping of str to str, optional
+        ``{canonical: their_name}`` for columns segmint does not recognise.
+    encoding : {"utf-8", "latin-1"}, optional
+        Force the CSV encoding.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input line, with the canonical columns that were found:
+        ``invoice`` (str), ``stock_code`` (str), ``description`` (str), ``quantity`` (float),
+        ``invoice_date`` (datetime), ``unit_price`` (float), ``customer_id`` (str or missing),
+        ``country`` (str), and ``is_cancel`` (bool).
+    """
+    from segmint.io.sources import resolve_source
+    from segmint.rules import canonical_select
+    from segmint.schema import resolve_columns
+
+    source = resolve_source(inputs, encoding=encoding)
+    engine = get_engine("duckdb")
     try:
-        yield tmp
-        if outdir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".old", dir=parent))
-            os.replace(outdir, old / "previous")
-        os.replace(tmp, outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:  # interrupted between the two renames: put the old outdir back
-            if (old / "previous").exists() and not outdir.exists():
-                os.replace(old / "previous", outdir)
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        described = engine.register(source, "raw")
+        found = resolve_columns(
+            [c for c, _ in described], columns, required=("customer_id",), source=source.label
+        )
+        select = canonical_select(found, dict(described), list(found))
+        try:
+            return engine.fetch(f"SELECT {select} FROM raw").to_pandas()
+        except Exception as exc:
+            raise source.read_error(exc) from None
+    finally:
+        engine.close()
 
 
-@contextmanager
-def atomic_file(path: Path, *, force: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``."""
-    path = Path(path)
-    if path.is_dir():
-        raise SegmintError(f"{path} is a folder; give a file name such as {path}/customers.csv")
-    if path.exists() and not force:
-        raise SegmintError(f"{path} already exists; pass --force to replace it")
-    parent = path.resolve().parent
-    _check_parent(parent, "choose another output")
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    tmp = Path(name)
+def customer_features(
+    inputs: Inputs,
+    *,
+    features: str | Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    exclude_service_codes: bool = False,
+    encoding: str | None = None,
+    engine: str | Engine = "duckdb",
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+    spark_master: str | None = None,
+) -> FeatureTable:
+    """Turn a transaction log into one row per customer.
+
+    Parameters
+    ----------
+    inputs : path, glob, sequence of them, or pandas.DataFrame
+        The log: CSV, Parquet or Excel files (one format), or a table in memory.
+    features : str or sequence of str, optional
+        Extra features besides ``n_products`` and ``n_canceled_orders``: any of
+        ``n_orders``, ``recency_days``, ``monetary``, ``cancel_rate``, or ``"all"``.
+    columns : mapping of str to str, optional
+        ``{canonical: their_name}`` for column names segmint does not recognise.
+    exclude_service_codes : bool, default=False
+        Drop service-code lines and lines with a zero or negative price.
+    encoding : {"utf-8", "latin-1"}, optional
+        Force the CSV encoding (sniffed by default).
+    engine : {"duckdb", "spark"} or Engine, default="duckdb"
+        Where the SQL runs: an engine's name, or an open engine (left open).
+    threads, memory_limit, temp_directory, spark_master
+        Engine settings, see :func:`get_engine`.
+
+    Returns
+    -------
+    FeatureTable
+        ``.table`` has shape ``(n_customers, 1 + n_features)``: ``customer_id`` then the
+        features, sorted by ``customer_id``; ``.audit`` has the cleaning figures.
+
+    Examples
+    --------
+    >>> result = customer_features("online_retail.csv")  # doctest: +SKIP
+    >>> result.table.head()  # doctest: +SKIP
+    """
+    from segmint.clean import clean
+    from segmint.features import FeatureTable, aggregate, parse_features
+    from segmint.io.sources import resolve_source
+
+    names = parse_features(features)
+    given = isinstance(engine, Engine)
+    eng = (
+        engine
+        if isinstance(engine, Engine)
+        else get_engine(
+            engine,
+            threads=threads,
+            memory_limit=memory_limit,
+            temp_directory=temp_directory,
+            spark_master=spark_master,
+        )
+    )
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _output_kind(path: Path) -> str:
-    """``.csv`` or ``.parquet``; fails early when ``path`` could not be written."""
-    if Path(path).is_dir():
-        raise SegmintError(f"{path} is a folder; give a file name such as {path}/customers.csv")
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv"):
-        raise SegmintError(f"{Path(path).name}: the output must end in .csv or .parquet")
-    _check_parent(Path(path).resolve().parent, "choose another output")
-    return ".csv" if suffix == ".csv" else ".parquet"
+        source = resolve_source(inputs, encoding=encoding, remote=eng.reads_remote)
+        cleaned = clean(
+            eng,
+            source,
+            features=names,
+            columns=columns,
+            exclude_service_codes=exclude_service_codes,
+        )
+        return FeatureTable(
+            aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
+        )
+    finally:
+        if not given:
+            eng.close()
 
 
 def export_features(result: FeatureTable, output: Path) -> None:
     """Write the customer table atomically to ``output`` (CSV or Parquet by extension)."""
-    kind = _output_kind(output)
+    kind = output_kind(output)
     with atomic_file(output) as tmp:
         final = tmp.with_suffix(kind)
         write_table(result.table, final)
         os.replace(final, tmp)
-
-
-def check_options(k: int | None, k_range: tuple[int, int], scale: str, gmm_criterion: str) -> None:
-    """Fail before any work on a k, k range, scale or criterion that cannot be used."""
-    from segmint.cluster import CRITERIA, SCALES
-
-    lo, hi = k_range
-    if lo < 1 or hi < lo:
-        raise SegmintError(f"--k-range {lo}..{hi}: use 1 <= LOW <= HIGH, e.g. --k-range 1..10")
-    if k is not None and k < 1:
-        raise SegmintError(f"--k {k}: use a k of at least 1, or leave --k out to choose it")
-    if k is not None and not lo <= k <= hi:
-        raise SegmintError(
-            f"--k {k} is outside --k-range {lo}..{hi}; widen it, e.g. "
-            f"--k-range {min(lo, k)}..{max(hi, k)}"
-        )
-    if scale not in SCALES:
-        raise SegmintError(f"--scale {scale}: use one of {', '.join(SCALES)}")
-    if gmm_criterion not in CRITERIA:
-        raise SegmintError(f"--gmm-criterion {gmm_criterion}: use one of {', '.join(CRITERIA)}")
-
-
-def _check_customers(source: str, n: int, k: int | None, k_range: tuple[int, int]) -> None:
-    """Fail when there are too few customers for the k asked for or searched."""
-    lo, hi = k_range
-    if n < 2:
-        raise SegmintError(
-            f"{source} has {n} customer after cleaning; segments need at least 2: check the "
-            "customer id column, or use segmint features for the customer table alone"
-        )
-    if k is not None and n < k:
-        raise SegmintError(
-            f"{source} has {n} customers after cleaning, fewer than --k {k}; choose --k {n} or less"
-        )
-    if n < hi:
-        raise SegmintError(
-            f"{source} has {n} customers after cleaning, fewer than the largest k searched "
-            f"(--k-range {lo}..{hi}); pass --k-range {min(lo, n)}..{n}"
-        )
-
-
-def import_in_background(module: str) -> threading.Thread:
-    """Start importing ``module`` on a thread; a later ``import`` waits for it to finish.
-
-    Importing scikit-learn takes about 2 s on the reference machine; the engine reading the
-    log meanwhile runs in DuckDB's threads, outside the GIL, so on two cores the two overlap.
-    Call it after :func:`segmint._imports.early`, so that NumPy and pandas, which both sides
-    import, are already loaded. An import that fails on the thread fails again, with its usual
-    message, where the module is used.
-    """
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-
-    thread = threading.Thread(target=load, name=f"import {module}", daemon=True)
-    thread.start()
-    return thread
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape the results."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for package in (
-        "segmint",
-        "duckdb",
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "scikit-learn",
-        "scipy",
-        "matplotlib",
-        "skops",
-    ):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:  # pragma: no cover
-            out[package] = "not installed"
-    return out
 
 
 @dataclass
@@ -310,10 +314,10 @@ def run(
     force : bool, default=False
         Replace an existing ``outdir``.
     engine, threads, memory_limit, temp_directory, spark_master
-        Engine settings, see :func:`segmint.engines.get_engine`.
+        Engine settings, see :func:`get_engine`.
     spark_collect_limit : int, default=2_000_000
         With ``engine="spark"``: up to this many customers the table is collected and
-        clustered as locally; above it, with Spark MLlib (:mod:`segmint.cluster.mllib`).
+        clustered as locally; above it, with Spark MLlib (:mod:`segmint.spark.mllib`).
     progress : callable, optional
         Called with a short message as each stage starts.
 
@@ -321,9 +325,10 @@ def run(
     -------
     RunResult
     """
-    from segmint._imports import early
-    from segmint.engines import get_engine
-    from segmint.features import FeatureTable, customer_table, parse_features, prepare
+    from segmint._startup import early, import_in_background
+    from segmint.clean import clean
+    from segmint.features import FeatureTable, aggregate, parse_features
+    from segmint.io.sources import resolve_source
 
     names = parse_features(features)
     check_options(k, k_range, scale, gmm_criterion)
@@ -343,22 +348,17 @@ def run(
         )
         try:
             progress("reading, cleaning and aggregating")
-            source, audit = prepare(
+            source = resolve_source(inputs, encoding=encoding, remote=eng.reads_remote)
+            cleaned = clean(
                 eng,
-                inputs,
+                source,
                 features=names,
                 columns=columns,
                 exclude_service_codes=exclude_service_codes,
-                encoding=encoding,
             )
-            if engine == "spark" and audit.customers > spark_collect_limit:
-                from segmint.cluster.mllib import run_large
-
-                return run_large(
-                    eng,
-                    source,
-                    audit,
-                    names,
+            if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
+                return _cluster_on_spark(
+                    cleaned,
                     target,
                     k=k,
                     k_range=k_range,
@@ -368,18 +368,9 @@ def run(
                     report=report,
                     force=force,
                     progress=progress,
-                    parameters={
-                        "features": list(names),
-                        "k": k,
-                        "k_range": list(k_range),
-                        "scale": scale,
-                        "gmm_criterion": gmm_criterion,
-                        "n_bootstrap": 0,
-                        "seed": seed,
-                    },
                 )
             table = FeatureTable(
-                customer_table(eng, names), audit, names, source.label, list(source.notes)
+                aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
             )
         finally:
             eng.close()
@@ -405,6 +396,82 @@ def run(
             reporter.kill()
 
 
+def _cluster_on_spark(
+    cleaned: Cleaned,
+    target: Path | None,
+    *,
+    k: int | None,
+    k_range: tuple[int, int],
+    scale: str,
+    gmm_criterion: str,
+    seed: int,
+    report: bool,
+    force: bool,
+    progress: Progress,
+) -> RunResult:
+    """Cluster with Spark MLlib where the customer table is too large to collect.
+
+    Writes into ``target`` (atomically, like a local run): ``segments.parquet/`` (every
+    customer), ``segments.csv`` (a seeded sample, for the report), ``profiles.csv`` and
+    ``metrics.json`` (over every customer), and the report. The Spark session must still be
+    open: the assignments are written from it.
+
+    Returns
+    -------
+    RunResult
+        ``segments`` and ``features.table`` hold the sample; ``segmenter`` is None.
+    """
+    from segmint.features import FeatureTable
+    from segmint.spark.mllib import segment_customers
+
+    names = cleaned.features
+    progress(f"clustering {cleaned.audit.customers:,} customers with Spark MLlib")
+    large = segment_customers(
+        cleaned, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion, seed=seed
+    )
+    source = cleaned.source
+    metrics: dict[str, Any] = {
+        "segmint_version": versions()["segmint"],
+        "input": {"source": source.label, "engine": "spark", "notes": list(source.notes)},
+        "parameters": {
+            "features": list(names),
+            "k": k,
+            "k_range": list(k_range),
+            "scale": scale,
+            "gmm_criterion": gmm_criterion,
+            "n_bootstrap": 0,
+            "seed": seed,
+            "clustering": "spark-mllib",
+        },
+        "audit": cleaned.audit.to_dict(),
+        "features": list(names),
+        **large.described,
+        "versions": {**versions(), "pyspark": large.pyspark_version},
+    }
+    metrics["warnings"] = large.notes
+    sample = large.sample
+    table = FeatureTable(
+        sample[["customer_id", *names]], cleaned.audit, names, source.label, list(source.notes)
+    )
+    out = RunResult(sample, large.profiles, metrics, None, table, target, large.notes)
+    if target is None:
+        return out
+    with atomic_folder(target, force=force) as tmp:
+        progress("writing outputs")
+        large.assignments.write.parquet(str(tmp / "segments.parquet"))
+        write_table(sample, tmp / "segments.csv")
+        write_table(large.profiles, tmp / "profiles.csv")
+        (tmp / "metrics.json").write_text(
+            json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+        if report:
+            from segmint.report import write_report as draw_report
+
+            progress("drawing the report from the sample")
+            draw_report(tmp)
+    return out
+
+
 def _start_reporter(threads: int | None) -> Worker | None:
     """Fork the process that will draw the report, and let it import matplotlib meanwhile.
 
@@ -413,7 +480,7 @@ def _start_reporter(threads: int | None) -> Worker | None:
     process imports scikit-learn and reads the log; later it draws the figures while this
     process saves the model. With one core (or ``--threads 1``) nothing is forked.
     """
-    from segmint.parallel import Worker, effective_jobs
+    from segmint._parallel import Worker, effective_jobs
 
     if effective_jobs(threads, 2) < 2:
         return None
@@ -442,7 +509,7 @@ def fit_and_write(
 ) -> RunResult:
     """Cluster a customer table and write every output (the second half of :func:`run`).
 
-    ``reporter``, when given, is a :class:`~segmint.parallel.Worker` that has matplotlib loaded
+    ``reporter``, when given, is a :class:`~segmint._parallel.Worker` that has matplotlib loaded
     and draws the report while this process saves the model.
     """
     import pandas as pd
@@ -451,7 +518,7 @@ def fit_and_write(
     from segmint.model import Segmenter
 
     X = table.table[list(table.features)]
-    _check_customers(table.source, len(X), k, k_range)
+    check_customers(table.source, len(X), k, k_range)
     segmenter = Segmenter(
         k=k,
         k_range=k_range,
@@ -525,9 +592,9 @@ def _save_and_report(
     the model; it shares nothing with the report, so the two run at once: the report in
     ``reporter`` (forked at the start, matplotlib already loaded) while this process saves,
     or without one, the model in a forked child while this process draws
-    (:mod:`segmint.parallel`).
+    (:mod:`segmint._parallel`).
     """
-    from segmint.parallel import Child, effective_jobs
+    from segmint._parallel import Child, effective_jobs
 
     def save() -> None:
         segmenter.save(outdir / "model.skops")
@@ -553,3 +620,77 @@ def _save_and_report(
         saver.result()
     finally:
         saver.kill()
+
+
+@dataclass
+class Scored:
+    """Scored customers.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Same columns as ``segments.csv``: ``customer_id``, the features, ``kmeans_segment``,
+        ``kmeans_name``, ``gmm_segment``, ``gmm_name``, ``gmm_probability``.
+    warnings : list of str
+        For example customers outside the ranges the model was trained on.
+    """
+
+    table: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def score(
+    model: str | os.PathLike,
+    inputs: Inputs,
+    *,
+    columns: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+) -> Scored:
+    """Assign the segments of a saved model to the customers of a new log.
+
+    Parameters
+    ----------
+    model : path
+        ``model.skops`` written by :func:`segmint.run`.
+    inputs : path, glob, sequence of them, or pandas.DataFrame
+        The new transaction log.
+    columns : mapping of str to str, optional
+        Column mapping for the new log.
+    encoding : {"utf-8", "latin-1"}, optional
+        Force the CSV encoding.
+
+    Returns
+    -------
+    Scored
+    """
+    from segmint._startup import early
+
+    early()  # before pandas, so that loading the model is fast
+    import pandas as pd
+
+    from segmint.model import load
+
+    segmenter = load(model)
+    rules = getattr(segmenter, "metadata_", {}) or {}
+    result = customer_features(
+        inputs,
+        features=list(segmenter.feature_names_in_),
+        columns=columns,
+        exclude_service_codes=bool(rules.get("exclude_service_codes", False)),
+        encoding=encoding,
+    )
+    X = result.table[list(segmenter.feature_names_in_)]
+    assigned = segmenter.assign(X)
+    table = pd.concat(
+        [result.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
+    )
+    table["gmm_probability"] = table["gmm_probability"].round(6)
+    warnings: list[str] = []
+    outside = segmenter.out_of_range(X)
+    n_out = int(outside.sum())
+    if n_out:
+        warnings.append(
+            f"{n_out:,} of {len(X):,} customers lie outside the feature ranges the model was "
+            "trained on; their segments are extrapolated"
+        )
+    return Scored(table, warnings)

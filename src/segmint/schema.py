@@ -1,4 +1,4 @@
-"""The canonical transaction schema, the column aliases segmint recognises, and feature names.
+"""The canonical transaction schema, the column aliases segmint recognises, feature names, Audit.
 
 The canonical columns are the names every later stage uses; ``load`` maps a file's own
 column names onto them (see :func:`resolve_columns`).
@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 from segmint.errors import SegmintError
 
 __all__ = [
     "ALIASES",
+    "AUDIT_LABELS",
     "CANONICAL",
     "DEFAULT_FEATURES",
     "FEATURE_COLUMNS",
     "OPTIONAL_FEATURES",
     "SERVICE_CODES",
+    "Audit",
     "normalise_name",
     "required_columns",
     "resolve_columns",
@@ -48,7 +51,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "country": ("Country",),
 }
 
-#: Features computed by default (DESIGN.md, "Feature definitions").
+#: Features computed by default (docs/CONTRACTS.md, "Feature definitions").
 DEFAULT_FEATURES: tuple[str, ...] = ("n_products", "n_canceled_orders")
 #: Features a user may add with ``--features``.
 OPTIONAL_FEATURES: tuple[str, ...] = ("n_orders", "recency_days", "monetary", "cancel_rate")
@@ -170,3 +173,44 @@ def resolve_columns(
                 f"map one with --column {canonical}=NAME"
             )
     return found
+
+
+#: Human labels of the audit figures, in the order they are printed.
+AUDIT_LABELS: dict[str, str] = {
+    "rows_read": "rows read",
+    "duplicate_rows": "exact duplicate rows",
+    "rows_without_customer_id": "rows without customer id",
+    "rows_excluded": "service-code or non-positive-price lines excluded",
+    "rows_kept": "rows kept",
+    "customers": "customers",
+    "cancellation_lines": "cancellation lines",
+    "cancellation_invoices": "cancellation invoices",
+    "nonpositive_price_lines": "lines with zero or negative price",
+    "service_code_lines": "lines with service codes",
+}
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What cleaning read, dropped and kept.
+
+    ``duplicate_rows`` and ``rows_without_customer_id`` are both counted on the input, so a
+    duplicated row without customer id counts in both; ``rows_kept`` is exact:
+    distinct rows with a customer id (less ``rows_excluded`` when service codes are dropped).
+    The last four figures describe the kept rows.
+    """
+
+    rows_read: int
+    duplicate_rows: int
+    rows_without_customer_id: int
+    rows_excluded: int
+    rows_kept: int
+    customers: int
+    cancellation_lines: int
+    cancellation_invoices: int
+    nonpositive_price_lines: int
+    service_code_lines: int
+
+    def to_dict(self) -> dict[str, int]:
+        """The figures as a plain dict, in print order."""
+        return {k: int(v) for k, v in asdict(self).items()}

@@ -2,7 +2,7 @@
 
 :func:`grid` fits one :class:`~sklearn.mixture.GaussianMixture` per cell of
 ``n_components x covariance_type`` (cells run side by side in forked processes, see
-:mod:`segmint.parallel`) and records BIC and AIC.
+:mod:`segmint._parallel`) and records BIC and AIC.
 Fit it on dequantised data (:func:`segmint.cluster.transform.dequantise`): on raw integer counts
 the BIC keeps falling as components collapse onto repeated values, and the "best" model lands on
 the top of whatever range was searched.
@@ -28,8 +28,8 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from segmint._parallel import run_tasks, single_threaded
 from segmint.cluster import CRITERIA
-from segmint.parallel import run_tasks, single_threaded
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -118,7 +118,7 @@ def grid(
     random_state : int
         Seed of every fit.
     n_jobs : int or None, default=None
-        Processes fitting cells side by side (:func:`segmint.parallel.run_tasks`; default
+        Processes fitting cells side by side (:func:`segmint._parallel.run_tasks`; default
         one per core). The results do not depend on it.
 
     Returns

@@ -29,8 +29,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.metrics.pairwise import euclidean_distances
 
+from segmint._parallel import run_tasks, single_threaded
 from segmint.cluster.knee import Knee
-from segmint.parallel import run_tasks, single_threaded
 
 __all__ = [
     "KMEANS_N_INIT",
@@ -198,7 +198,7 @@ def sweep(
         The silhouette is computed on a seeded sample of this many customers when there are
         more (the same sample for every k).
     n_jobs : int or None, default=None
-        Processes fitting values of k side by side (:func:`segmint.parallel.run_tasks`;
+        Processes fitting values of k side by side (:func:`segmint._parallel.run_tasks`;
         default one per core). The results do not depend on it.
 
     Returns

@@ -23,7 +23,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from segmint.parallel import run_tasks, single_threaded
+from segmint._parallel import run_tasks, single_threaded
 
 __all__ = ["agreement", "bootstrap", "jaccard_per_segment"]
 
@@ -129,7 +129,7 @@ def bootstrap(
     random_state : int
         Seed of the resampling (one child seed per resample).
     n_jobs : int or None, default=None
-        Processes refitting resamples side by side (:func:`segmint.parallel.run_tasks`;
+        Processes refitting resamples side by side (:func:`segmint._parallel.run_tasks`;
         default one per core). The results do not depend on it.
 
     Returns

@@ -6,12 +6,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from segmint.engines.base import Engine
 from segmint.errors import SegmintError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from segmint.loading import Source
+    from segmint.io.sources import Source
 
 __all__ = ["MAX_LINE_BYTES", "DuckDBEngine", "default_memory_limit"]
 
@@ -67,7 +68,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class DuckDBEngine:
+class DuckDBEngine(Engine):
     """Run segmint's SQL in an in-memory DuckDB database.
 
     Parameters
@@ -174,7 +175,7 @@ class DuckDBEngine:
     ) -> pa.Table:
         """Distinct counts over one pass of ``query``, by sorting 64-bit keys with NumPy.
 
-        See :mod:`segmint.engines.sorting`: several times faster than hash-aggregating tens
+        See :mod:`segmint.engines._sorting`: several times faster than hash-aggregating tens
         of millions of distinct keys, in the same memory at any number of rows (the keys
         go to partition files in the temporary directory, about 16 bytes a row).
 
@@ -185,7 +186,7 @@ class DuckDBEngine:
             columns ``flags`` (functions of the row); with ``lines`` also ``__kept`` (bool),
             ``__cid``, ``__cinv`` (NULL on purchase rows) and ``__stock``.
         flags : sequence of str
-            At most 8 flag columns (see :class:`segmint.engines.sorting.SortCounter`).
+            At most 8 flag columns (see :class:`segmint.engines._sorting.SortCounter`).
         lines : str, optional
             Also create this table: per customer (``__cid`` of the kept rows, as
             ``customer_key``) one row with ``cancel_invoice`` NULL and ``n_products``, the
@@ -204,7 +205,7 @@ class DuckDBEngine:
 
         import pyarrow as pa
 
-        from segmint.engines import sorting
+        from segmint.engines import _sorting as sorting
 
         n = len(flags)
         cancel_bit, kept_bit, item_bit = 1 << n, 1 << (n + 1), 1 << (n + 2)

@@ -1,6 +1,6 @@
 """The report of a finished run: plots in ``OUTDIR/plots/`` and a self-contained ``report.html``.
 
-Built in two steps (DESIGN.md): :func:`summarize` turns the run's outputs into a plain dict,
+Built in two steps (docs/ARCHITECTURE.md): :func:`summarize` turns the run's outputs into a plain dict,
 then :func:`render_html` renders that dict and the figures with one Jinja template.
 :func:`write_report` does the whole job from the files of an OUTDIR, so ``segmint report
 OUTDIR`` re-renders a run without refitting.
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from segmint._parallel import run_tasks
 from segmint.errors import SegmintError
-from segmint.parallel import run_tasks
 from segmint.report.html import render_html
 from segmint.report.summarize import FIGURES, SECTIONS, summarize
 
@@ -134,7 +134,7 @@ def render_figures(
     segments : pandas.DataFrame
         One row per customer with the features, ``kmeans_segment`` and ``gmm_segment``.
     n_jobs : int or None, default=None
-        Processes drawing figures side by side (:func:`segmint.parallel.run_tasks`; default
+        Processes drawing figures side by side (:func:`segmint._parallel.run_tasks`; default
         one per core). The PNGs do not depend on it.
 
     Returns
@@ -143,7 +143,7 @@ def render_figures(
         PNG bytes by figure key, in the order of ``summary["figures"]``; figures without data
         (an empty sweep or grid) are left out. Byte-identical for the same input.
     """
-    from segmint import plots
+    from segmint.report import plots
 
     features = [f["name"] for f in summary["features"]]
     kmeans, gmm = summary["kmeans"], summary["gmm"]
@@ -232,11 +232,11 @@ def preload() -> None:
     import matplotlib.figure  # noqa: F401
     import PIL.Image  # noqa: F401
 
-    import segmint.plots  # noqa: F401
+    import segmint.report.plots  # noqa: F401
 
 
 def _png(make: Callable[[], Figure]) -> bytes:
-    from segmint.plots import figure_to_png
+    from segmint.report.plots import figure_to_png
 
     return figure_to_png(make())
 

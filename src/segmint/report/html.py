@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from segmint.plots import DPI
+from segmint.report.plots import DPI
 
 __all__ = ["png_size", "render_html"]
 

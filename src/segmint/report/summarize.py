@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from segmint.errors import SegmintError
-from segmint.plots import (
+from segmint.report.plots import (
     METHOD_LABELS,
     PAIR_PLOT_MAX_POINTS,
     VIOLIN_MAX_POINTS,
@@ -188,10 +188,8 @@ def _features(metrics: Mapping[str, Any], segments: pd.DataFrame) -> list[str]:
 
 
 def _audit_rows(audit: Any) -> list[dict[str, Any]]:
-    try:
-        from segmint.clean import AUDIT_LABELS
-    except ImportError:  # pragma: no cover - the cleaning module is part of the package
-        AUDIT_LABELS = {}
+    from segmint.schema import AUDIT_LABELS
+
     rows: list[dict[str, Any]] = []
 
     def walk(prefix: str, value: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from segmint.errors import SegmintError
-from segmint.pipeline import atomic_file, atomic_folder, check_folder
+from segmint.io.outputs import atomic_file, atomic_folder, check_folder
 
 
 def test_atomic_folder_leaves_nothing_on_failure(tmp_path: Path) -> None:

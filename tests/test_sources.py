@@ -10,8 +10,8 @@ import pytest
 
 from conftest import EXPECTED
 from segmint.errors import SegmintError
-from segmint.features import customer_features
-from segmint.loading import load, resolve_source
+from segmint.io.sources import resolve_source
+from segmint.pipeline import customer_features, load
 
 RETAIL_II = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
 

@@ -25,7 +25,7 @@ the calling process, with the same results.
 
 Examples
 --------
->>> from segmint.parallel import run_tasks
+>>> from segmint._parallel import run_tasks
 >>> run_tasks([lambda: 1 + 1, lambda: "b" * 2], n_jobs=2)
 [2, 'bb']
 """

@@ -2,7 +2,7 @@
 
 :func:`customer_features` runs the same cleaning and feature SQL as ``segmint features`` (the
 rules of :mod:`segmint.clean` and :mod:`segmint.features`, translated to Spark SQL by
-:mod:`segmint.engines.spark`) on a DataFrame of transaction lines, and returns the customer
+:mod:`segmint.spark.engine`) on a DataFrame of transaction lines, and returns the customer
 table as a Spark DataFrame, so nothing is collected to the driver::
 
     from segmint.spark import customer_features
@@ -82,9 +82,11 @@ def customer_features(
     >>> customers.columns  # doctest: +SKIP
     ['customer_id', 'n_products', 'n_canceled_orders', 'monetary']
     """
-    from segmint.engines.spark import SparkEngine
-    from segmint.features import feature_sql, parse_features, prepare
-    from segmint.loading import Source
+    from segmint.clean import clean
+    from segmint.features import parse_features
+    from segmint.io.sources import Source
+    from segmint.rules import feature_sql
+    from segmint.spark.engine import SparkEngine
 
     names = parse_features(features)
     engine = SparkEngine(session=df.sparkSession)
@@ -92,7 +94,7 @@ def customer_features(
     df.createOrReplaceTempView(view)
     source = Source(paths=[], format="table", table_name=view, name="the Spark DataFrame")
     try:
-        prepare(
+        clean(
             engine,
             source,
             features=names,

@@ -13,7 +13,7 @@ values, e.g. a net refund, are mirrored: ``sign(x) * log1p(|x|)``).
 
 New figures are plain :class:`~matplotlib.figure.Figure` objects on the Agg canvas: no pyplot,
 no global state, and :func:`figure_to_png` gives byte-identical PNGs for the same input.
-Matplotlib is imported lazily, so ``import segmint.plots`` stays cheap.
+Matplotlib is imported lazily, so ``import segmint.report.plots`` stays cheap.
 """
 
 from __future__ import annotations

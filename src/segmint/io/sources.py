@@ -1,4 +1,4 @@
-"""Find and describe the input files, read Excel into Arrow, and load canonical rows.
+"""Find and describe the input files: what the user passed, as a :class:`Source` an engine reads.
 
 A *source* is one or more files of one format that together form a transaction log (for
 example one CSV per day). CSV and Parquet are read by the engine itself; Excel workbooks are
@@ -11,18 +11,19 @@ import csv
 import glob
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from segmint.errors import SegmintError
+from segmint.io._excel import read_workbooks
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["CatalogTable", "Source", "is_uri", "load", "resolve_source"]
+__all__ = ["CatalogTable", "Inputs", "Source", "is_uri", "resolve_source"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -264,71 +265,6 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
     return encoding, delimiter, names
 
 
-def _excel_table(paths: Sequence[Path]) -> tuple[pa.Table, list[str]]:
-    """Read every sheet that shares the first sheet's header, from every workbook."""
-    import datetime as dt
-
-    import pyarrow as pa
-    from python_calamine import CalamineWorkbook
-
-    def cell(value: Any) -> str | None:
-        if value is None or value == "":
-            return None
-        if isinstance(value, dt.datetime):
-            return value.strftime("%Y-%m-%d %H:%M:%S")
-        if isinstance(value, dt.date):
-            return value.strftime("%Y-%m-%d 00:00:00")
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value)) if abs(value) < 2**53 else repr(value)
-        return str(value)
-
-    header: list[str] | None = None
-    columns: list[list[str | None]] = []
-    notes: list[str] = []
-    for path in paths:
-        try:
-            book = CalamineWorkbook.from_path(str(path))
-            sheets = list(book.sheet_names)
-        except Exception as exc:  # calamine raises several private types
-            raise SegmintError(
-                f"{path.name} is not a readable Excel workbook ({str(exc).splitlines()[0]}); "
-                "open and re-save it, or export CSV"
-            ) from None
-        for name in sheets:
-            try:
-                rows = book.get_sheet_by_name(name).to_python(skip_empty_area=True)
-            except Exception as exc:
-                raise SegmintError(
-                    f"{path.name}, sheet {name!r}: cannot read it ({str(exc).splitlines()[0]})"
-                ) from None
-            if not rows:
-                continue
-            head = [str(h).strip() for h in rows[0]]
-            while head and head[-1] == "":
-                head.pop()
-            if header is None:
-                header = head
-                columns = [[] for _ in header]
-            elif head != header:
-                notes.append(f"{path.name}, sheet {name!r}: header differs, sheet skipped")
-                continue
-            width = len(header)
-            for row in rows[1:]:
-                if not any(v not in (None, "") for v in row):
-                    continue
-                for i in range(width):
-                    columns[i].append(cell(row[i]) if i < len(row) else None)
-    if header is None:
-        raise SegmintError(f"{paths[0].name} has no rows in any sheet")
-    if len(set(header)) != len(header):
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        raise SegmintError(f"{paths[0].name} has two columns named {dupes[0]!r}; rename one")
-    table = pa.table(
-        {h: pa.array(col, type=pa.string()) for h, col in zip(header, columns, strict=True)}
-    )
-    return table, notes
-
-
 def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool = False) -> Source:
     """Turn what the user passed into a :class:`Source`.
 
@@ -408,7 +344,7 @@ def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool 
     if fmt == "excel" and uris:
         raise SegmintError(f"{uris[0]}: Excel workbooks are read locally; copy it or export CSV")
     if fmt == "excel":
-        table, notes = _excel_table(paths)
+        table, notes = read_workbooks(paths)
         return Source(paths=paths, format="excel", table=table, notes=notes)
     for path in paths:
         with open(path, "rb") as handle:
@@ -418,48 +354,3 @@ def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool 
                     "check the file or its extension"
                 )
     return Source(paths=paths, format="parquet", uris=uris)
-
-
-def load(
-    inputs: Inputs,
-    columns: Mapping[str, str] | None = None,
-    *,
-    encoding: str | None = None,
-) -> pd.DataFrame:
-    """Read a transaction log into canonical columns, without cleaning.
-
-    Parameters
-    ----------
-    inputs : path, glob, sequence of them, or pandas.DataFrame
-        CSV (any of , ; tab |, UTF-8 or Latin-1, with or without BOM), Parquet or Excel.
-    columns : mapping of str to str, optional
-        ``{canonical: their_name}`` for columns segmint does not recognise.
-    encoding : {"utf-8", "latin-1"}, optional
-        Force the CSV encoding.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per input line, with the canonical columns that were found:
-        ``invoice`` (str), ``stock_code`` (str), ``description`` (str), ``quantity`` (float),
-        ``invoice_date`` (datetime), ``unit_price`` (float), ``customer_id`` (str or missing),
-        ``country`` (str), and ``is_cancel`` (bool).
-    """
-    from segmint.clean import canonical_select
-    from segmint.engines import get_engine
-    from segmint.schema import resolve_columns
-
-    source = resolve_source(inputs, encoding=encoding)
-    engine = get_engine("duckdb")
-    try:
-        described = engine.register(source, "raw")
-        found = resolve_columns(
-            [c for c, _ in described], columns, required=("customer_id",), source=source.label
-        )
-        select = canonical_select(found, dict(described), list(found))
-        try:
-            return engine.fetch(f"SELECT {select} FROM raw").to_pandas()
-        except Exception as exc:
-            raise source.read_error(exc) from None
-    finally:
-        engine.close()

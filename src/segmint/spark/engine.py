@@ -49,14 +49,15 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
+from segmint.engines.base import Engine
 from segmint.errors import SegmintError
-from segmint.loading import DELIMITERS
+from segmint.io.sources import DELIMITERS
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-    from segmint.loading import Source
+    from segmint.io.sources import Source
 
 __all__ = ["DEFAULT_MASTER", "SparkEngine", "java_date_pattern", "spark_size", "translate"]
 
@@ -76,7 +77,7 @@ _JAVA_FIELDS: dict[str, str] = {
     "%": "%",
 }
 
-#: Java charset names of the encodings :func:`segmint.loading.resolve_source` reports.
+#: Java charset names of the encodings :func:`segmint.io.sources.resolve_source` reports.
 _CHARSETS: dict[str, str] = {"utf-8": "UTF-8", "latin-1": "ISO-8859-1"}
 
 #: Logical view names used by the rules; each engine maps them to private names.
@@ -115,7 +116,7 @@ def java_date_pattern(strptime_format: str) -> str:
             if directive not in _JAVA_FIELDS:
                 raise ValueError(
                     f"strptime directive %{directive} in {strptime_format!r} has no Spark "
-                    "mapping; add it to segmint.engines.spark._JAVA_FIELDS"
+                    "mapping; add it to segmint.spark.engine._JAVA_FIELDS"
                 )
             out.append(_JAVA_FIELDS[directive])
             i += 2
@@ -264,7 +265,7 @@ def _local_cores(master: str) -> int:
     return int(match.group(1))
 
 
-class SparkEngine:
+class SparkEngine(Engine):
     """Run segmint's SQL on Spark SQL (local mode or a cluster).
 
     Parameters

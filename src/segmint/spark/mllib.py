@@ -23,18 +23,16 @@ default). Above that, :func:`segment` does the same steps in Spark, with the sam
    exact KMeans x GMM contingency table.
 
 Not done on this path: the bootstrap stability check (each resample would be a full MLlib
-fit); metrics.json says so in its warnings. :func:`run_large` writes every customer's
-segments as Parquet (``segments.parquet/``), and ``segments.csv`` with a seeded sample of
-customers (at most :data:`REPORT_SAMPLE`) from which the report draws its plots.
+fit); metrics.json says so in its warnings. :func:`segment_customers` returns every customer's
+segments as a Spark DataFrame and a seeded sample of customers (at most :data:`REPORT_SAMPLE`)
+from which the report draws its plots; :mod:`segmint.pipeline` writes them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,19 +49,17 @@ if TYPE_CHECKING:
     from pyspark.ml.clustering import GaussianMixtureModel, KMeansModel
     from pyspark.sql import Column, DataFrame
 
-    from segmint.clean import Audit
-    from segmint.engines import Engine
-    from segmint.loading import Source
-    from segmint.pipeline import RunResult
+    from segmint.clean import Cleaned
 
 __all__ = [
     "REPORT_SAMPLE",
+    "LargeRun",
     "MLlibSegmentation",
     "SparkTransform",
     "adjusted_rand_from_counts",
     "fit_transform",
-    "run_large",
     "segment",
+    "segment_customers",
 ]
 
 #: Customers in the seeded sample written to ``segments.csv`` for the report.
@@ -671,45 +667,66 @@ def describe(result: MLlibSegmentation) -> dict[str, Any]:
     )
 
 
-def run_large(
-    engine: Engine,
-    source: Source,
-    audit: Audit,
-    features: Sequence[str],
-    target: Path | None,
+@dataclass
+class LargeRun:
+    """What :func:`segment_customers` found, for :mod:`segmint.pipeline` to write.
+
+    Attributes
+    ----------
+    assignments : pyspark.sql.DataFrame
+        Every customer: ``customer_id``, the features and both segmentations.
+    sample : pandas.DataFrame
+        A seeded sample of at most :data:`REPORT_SAMPLE` customers of ``assignments``, sorted
+        by ``customer_id``, for ``segments.csv`` and the report.
+    profiles : pandas.DataFrame
+        Profiles over every customer.
+    described : dict
+        The ``kmeans``, ``gmm``, ``agreement``, ``stability`` and ``warnings`` parts of
+        metrics.json.
+    notes : list of str
+        Warnings, and where every customer's segments are.
+    pyspark_version : str
+    """
+
+    assignments: DataFrame
+    sample: pd.DataFrame
+    profiles: pd.DataFrame
+    described: dict[str, Any]
+    notes: list[str]
+    pyspark_version: str
+
+
+def segment_customers(
+    cleaned: Cleaned,
     *,
     k: int | None,
     k_range: tuple[int, int],
     scale: str,
     gmm_criterion: str,
     seed: int,
-    report: bool,
-    force: bool,
-    progress: Callable[[str], None],
-    parameters: dict[str, Any],
-) -> RunResult:
-    """The MLlib half of :func:`segmint.pipeline.run`, after the engine has cleaned the log.
+) -> LargeRun:
+    """Cluster the customer table of a log cleaned on the Spark engine, in Spark; write nothing.
 
-    Writes into ``target`` (atomically, like a local run): ``segments.parquet/`` (every
-    customer), ``segments.csv`` (a seeded sample of at most :data:`REPORT_SAMPLE` customers, for
-    the report), ``profiles.csv`` and ``metrics.json`` (over every customer), and the report.
+    Parameters
+    ----------
+    cleaned : Cleaned
+        What :func:`segmint.clean.clean` left on a :class:`~segmint.spark.engine.SparkEngine`.
+    k, k_range, scale, gmm_criterion, seed
+        As for :func:`segmint.run`.
 
     Returns
     -------
-    RunResult
-        ``segments`` and ``features.table`` hold the sample; ``segmenter`` is None.
+    LargeRun
     """
-    from segmint.engines.spark import SparkEngine
-    from segmint.features import FeatureTable, feature_sql
-    from segmint.pipeline import RunResult, atomic_folder, versions
+    from segmint.rules import feature_sql
     from segmint.spark import typed_features
-    from segmint.tables import write_table
+    from segmint.spark.engine import SparkEngine
 
+    engine = cleaned.engine
     if not isinstance(engine, SparkEngine):
-        raise TypeError(f"run_large needs the Spark engine, not {engine.name!r}")
-    names = tuple(features)
+        raise TypeError(f"segment_customers needs the Spark engine, not {engine.name!r}")
+    names = tuple(cleaned.features)
     customers = typed_features(engine.sql(feature_sql(names)), names)
-    progress(f"clustering {audit.customers:,} customers with Spark MLlib")
     result = segment(
         customers, names, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion, seed=seed
     )
@@ -724,36 +741,9 @@ def run_large(
         f"segments.csv holds a seeded sample of {len(sample):,} of {result.n_customers:,} "
         "customers (for the report); every customer's segments are in segments.parquet/",
     ]
-    metrics: dict[str, Any] = {
-        "segmint_version": versions()["segmint"],
-        "input": {"source": source.label, "engine": "spark", "notes": list(source.notes)},
-        "parameters": {**parameters, "clustering": "spark-mllib"},
-        "audit": audit.to_dict(),
-        "features": list(names),
-        **describe(result),
-        "versions": {**versions(), "pyspark": _pyspark_version()},
-    }
-    metrics["warnings"] = notes
-    table = FeatureTable(
-        sample[["customer_id", *names]], audit, names, source.label, list(source.notes)
+    return LargeRun(
+        result.assignments, sample, result.profiles, describe(result), notes, _pyspark_version()
     )
-    out = RunResult(sample, result.profiles, metrics, None, table, target, notes)
-    if target is None:
-        return out
-    with atomic_folder(target, force=force) as tmp:
-        progress("writing outputs")
-        result.assignments.write.parquet(str(tmp / "segments.parquet"))
-        write_table(sample, tmp / "segments.csv")
-        write_table(result.profiles, tmp / "profiles.csv")
-        (tmp / "metrics.json").write_text(
-            json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
-        if report:
-            from segmint.report import write_report
-
-            progress("drawing the report from the sample")
-            write_report(tmp)
-    return out
 
 
 def _pyspark_version() -> str:

@@ -1,0 +1,364 @@
+"""The cleaning and feature rules, as SQL written once for every engine.
+
+The rule (see ``docs/ARCHITECTURE.md`` and the README): drop exact duplicate rows (equal in every
+column of the input) and rows without a customer id. Optionally (``exclude_service_codes``) also
+drop lines with a zero or negative price and lines whose stock code is a service code (postage,
+fees, manual entries). The features are aggregates of the clean lines per customer.
+
+Everything here builds SQL text in DuckDB's dialect and runs nothing: :mod:`segmint.clean` and
+:mod:`segmint.features` run it on an engine, and other engines translate it
+(:mod:`segmint.spark.engine`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from segmint.schema import SERVICE_CODES
+
+__all__ = [
+    "DATE_FORMATS",
+    "FEATURE_DTYPES",
+    "FEATURE_SQL",
+    "PARTIALS",
+    "canonical_select",
+    "customer_rule",
+    "feature_sql",
+    "lines_query",
+    "row_query",
+    "text_of",
+    "text_value",
+    "value_checks",
+]
+
+#: Date layouts found in exports of these files, tried in order.
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+)
+
+#: Partial columns of the table ``clean`` that each feature reads (besides ``n_products``).
+PARTIALS: dict[str, tuple[str, ...]] = {
+    "n_orders": ("n_orders",),
+    "cancel_rate": ("n_orders",),
+    "recency_days": ("last_date",),
+    "monetary": ("monetary",),
+}
+
+
+#: SQL of each feature over the table ``clean`` grouped by customer (DuckDB dialect). ``clean``
+#: has one row per customer for its purchases (``cancel_invoice`` NULL) and one per cancellation
+#: invoice, with partial counts over the clean lines (see :func:`segmint.clean.clean`).
+FEATURE_SQL: dict[str, str] = {
+    "n_products": "CAST(COALESCE(SUM(n_products), 0) AS BIGINT)",
+    "n_canceled_orders": "COUNT(cancel_invoice)",
+    "n_orders": "CAST(COALESCE(SUM(n_orders), 0) AS BIGINT)",
+    "recency_days": (
+        "DATE_DIFF('day', CAST(COALESCE(MAX(last_date) FILTER (WHERE cancel_invoice IS NULL), "
+        "MAX(last_date)) AS DATE), CAST((SELECT MAX(last_date) FROM clean) AS DATE))"
+    ),
+    "monetary": "CAST(COALESCE(SUM(monetary), 0) AS DOUBLE)",
+    # every invoice is either a cancellation or not, so all invoices = both counts
+    "cancel_rate": (
+        "CAST(COUNT(cancel_invoice) AS DOUBLE) / "
+        "(COUNT(cancel_invoice) + COALESCE(SUM(n_orders), 0))"
+    ),
+}
+
+#: dtype of each feature in the returned table.
+FEATURE_DTYPES: dict[str, str] = {
+    "n_products": "int64",
+    "n_canceled_orders": "int64",
+    "n_orders": "int64",
+    "recency_days": "int64",
+    "monetary": "float64",
+    "cancel_rate": "float64",
+}
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def text_value(col: str) -> str:
+    return text_of(_ident(col))
+
+
+def text_of(expr: str) -> str:
+    return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
+
+
+def _number(col: str, sql_type: str) -> str:
+    if _is_numeric(sql_type):
+        return f"CAST({_ident(col)} AS DOUBLE)"
+    # blank text casts to NULL as it is: no NULLIF, which DuckDB expands to a CASE naming
+    # the TRIM twice, and its optimizer then trims every row ahead of the COALESCE in _price
+    return f"TRY_CAST(TRIM(CAST({_ident(col)} AS VARCHAR)) AS DOUBLE)"
+
+
+def _is_numeric(sql_type: str) -> bool:
+    upper = sql_type.upper()
+    return any(t in upper for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "NUMERIC"))
+
+
+def _timestamp(col: str, sql_type: str) -> str:
+    if any(t in sql_type.upper() for t in ("TIMESTAMP", "DATE")):
+        return f"CAST({_ident(col)} AS TIMESTAMP)"
+    text = text_value(col)
+    tries = ", ".join(f"TRY_STRPTIME({text}, '{fmt}')" for fmt in DATE_FORMATS)
+    return f"COALESCE({tries})"
+
+
+def canonical_select(
+    found: Mapping[str, str], types: Mapping[str, str], wanted: Sequence[str]
+) -> str:
+    """SQL select list that maps raw columns onto typed canonical ones.
+
+    Parameters
+    ----------
+    found : mapping of str to str
+        ``{canonical: raw_column}``, from :func:`segmint.schema.resolve_columns`.
+    types : mapping of str to str
+        ``{raw_column: sql_type}`` as the engine described the source.
+    wanted : sequence of str
+        Canonical columns to emit; ``is_cancel`` is added when ``invoice`` is wanted.
+
+    Returns
+    -------
+    str
+        ``expr AS name, ...``: text columns trimmed with blanks as NULL, ``customer_id`` with a
+        float artifact removed (``17850.0`` reads ``17850``), numbers as DOUBLE, dates parsed.
+    """
+    exprs: list[str] = []
+    for name in wanted:
+        col = found[name]
+        kind = types.get(col, "VARCHAR")
+        if name == "customer_id":
+            expr = f"NULLIF(REGEXP_REPLACE({text_value(col)}, '[.]0+$', ''), '')"
+        elif name in ("quantity", "unit_price"):
+            expr = _number(col, kind)
+        elif name == "invoice_date":
+            expr = _timestamp(col, kind)
+        else:
+            expr = text_value(col)
+        exprs.append(f"{expr} AS {name}")
+    if "invoice" in wanted:
+        exprs.append(
+            f"COALESCE(UPPER({text_value(found['invoice'])}) LIKE 'C%', FALSE) AS is_cancel"
+        )
+    return ", ".join(exprs)
+
+
+def _service_list() -> str:
+    return ", ".join("'" + code + "'" for code in SERVICE_CODES)
+
+
+def value_checks(
+    found: Mapping[str, str], types: Mapping[str, str], wanted: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """``(canonical, raw_column, bad_sql)`` for each needed numeric or date column."""
+    checks = []
+    for name in ("quantity", "unit_price", "invoice_date"):
+        if name not in wanted:
+            continue
+        col = found[name]
+        kind = types.get(col, "VARCHAR")
+        if name == "invoice_date":
+            if any(t in kind.upper() for t in ("TIMESTAMP", "DATE")):
+                continue
+            bad = f"{text_value(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
+        elif _is_numeric(kind):  # a number is never blank: skip the text round trip
+            bad = f"{_ident(col)} IS NOT NULL AND NOT isfinite({_number(col, kind)})"
+        else:
+            value = _number(col, kind)
+            bad = f"{text_value(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value}))"
+        checks.append((name, col, bad))
+    return checks
+
+
+def _is_text(sql_type: str) -> bool:
+    upper = sql_type.upper()
+    return upper.startswith(("VARCHAR", "STRING", "TEXT", "CHAR"))
+
+
+def customer_rule(text: str) -> str:
+    """The customer id rule on a text expression: ``17850.0`` reads ``17850``, blank is NULL."""
+    return f"NULLIF(REGEXP_REPLACE({text}, '[.]0+$', ''), '')"
+
+
+def _no_customer(col: str, kind: str) -> str:
+    """True when a row has no customer id, with the costly rule only where it can matter.
+
+    A text id that is not blank and starts with a character from ``0`` to ``~`` (so neither
+    a space, which TRIM strips, nor a dot, nor a non-ASCII character, which TRIM may strip)
+    is never empty after the rule.
+    """
+    ident = _ident(col)
+    if not _is_text(kind):
+        return f"({ident} IS NULL)"
+    return (
+        f"(CASE WHEN {ident} IS NULL THEN TRUE WHEN {ident} < '0' OR {ident} >= chr(128) "
+        f"THEN {customer_rule(text_value(col))} IS NULL ELSE FALSE END)"
+    )
+
+
+def _is_cancel(col: str, kind: str) -> str:
+    """``UPPER(TRIM(invoice)) LIKE 'C%'``, trimming and upper-casing only where it can matter."""
+    full = f"COALESCE(UPPER({text_value(col)}) LIKE 'C%', FALSE)"
+    if not _is_text(kind):
+        return full
+    ident = _ident(col)
+    return (
+        f"(CASE WHEN {ident} LIKE 'C%' OR {ident} LIKE 'c%' THEN TRUE "
+        f"WHEN {ident} LIKE ' %' OR {ident} >= chr(128) THEN {full} ELSE FALSE END)"
+    )
+
+
+def _plain(ident: str) -> str:
+    """True when TRIM cannot change this text: no space or non-ASCII character at either end.
+
+    Checking that is cheaper than trimming every row; only text that fails the check goes
+    through the full rule.
+    """
+    return (
+        f"NOT ({ident} LIKE ' %' OR {ident} LIKE '% ' OR {ident} >= chr(128) "
+        f"OR RIGHT({ident}, 1) >= chr(128))"
+    )
+
+
+def _price(col: str, kind: str) -> str:
+    """:func:`_number` of a price, trimming only the text that does not read as it stands.
+
+    DuckDB's cast skips ASCII spaces around a number itself, so a text it reads gives the
+    same number trimmed; only text it cannot read (blank, or with Unicode spaces at an end,
+    which TRIM strips) goes through the full rule.
+    """
+    if _is_numeric(kind) or not _is_text(kind):
+        return _number(col, kind)
+    return f"COALESCE(TRY_CAST({_ident(col)} AS DOUBLE), {_number(col, kind)})"
+
+
+def _service(col: str, kind: str) -> str:
+    """Whether a stock code is a service code; text starting with a digit never is."""
+    full = f"COALESCE(UPPER({text_value(col)}) IN ({_service_list()}), FALSE)"
+    if not _is_text(kind):
+        return full
+    ident = _ident(col)
+    return f"(CASE WHEN {ident} < 'A' AND NOT {ident} LIKE ' %' THEN FALSE ELSE {full} END)"
+
+
+def row_query(
+    found: Mapping[str, str],
+    types: Mapping[str, str],
+    checks: Sequence[tuple[str, str, str]],
+    *,
+    fingerprint: str | None,
+    raw_keys: bool,
+    need: Sequence[str],
+) -> tuple[str, list[str]]:
+    """One row per input row: fingerprint, flags and the grouping keys of the features.
+
+    With ``raw_keys`` the customer id, stock code and invoice are kept as read (the rules are
+    applied to the distinct values afterwards, see :func:`clean`); otherwise as the rules
+    give them. Returns the query and the names of the fingerprint columns.
+    """
+    if fingerprint is not None:
+        fp_cols = ["__fp"]
+        exprs = [f"{fingerprint} AS __fp"]
+    else:
+        fp_cols = [f"__r{i}" for i in range(len(types))]
+        exprs = [f"{_ident(c)} AS __r{i}" for i, c in enumerate(types)]
+
+    def kind(name: str) -> str:
+        return types.get(found[name], "VARCHAR")
+
+    def key(name: str) -> str:
+        if name not in found:
+            return "CAST(NULL AS VARCHAR)"
+        raw = raw_keys and _is_text(kind(name))
+        return _ident(found[name]) if raw else text_value(found[name])
+
+    cid = found["customer_id"]
+    cancel = _is_cancel(found["invoice"], kind("invoice")) if "invoice" in found else "FALSE"
+    stock = text_value(found["stock_code"]) if "stock_code" in found else None
+    price = _price(found["unit_price"], kind("unit_price")) if "unit_price" in found else None
+    exprs += [
+        f"{_no_customer(cid, types.get(cid, 'VARCHAR'))} AS __no_id",
+        f"{cancel} AS __cancel",
+        f"COALESCE({price} <= 0, FALSE) AS __nonpos" if price else "FALSE AS __nonpos",
+        f"{_service(found['stock_code'], kind('stock_code'))} AS __service"
+        if stock
+        else "FALSE AS __service",
+    ]
+    exprs += [f"COALESCE({bad}, FALSE) AS __bad_{name}" for name, _, bad in checks]
+    if raw_keys and "stock_code" in found and _is_text(kind("stock_code")):
+        code = _ident(found["stock_code"])  # a stock code the text rule would change
+        exprs.append(f"COALESCE({code} = '' OR NOT {_plain(code)}, FALSE) AS __odd")
+    else:
+        exprs.append("FALSE AS __odd")
+    exprs += [
+        f"{_ident(cid) if raw_keys else customer_rule(text_value(cid))} AS __cid",
+        f"{key('stock_code')} AS __stock",
+        f"CASE WHEN {cancel} THEN {key('invoice')} END AS __cinv",
+    ]
+    if "n_orders" in need:
+        exprs.append(f"CASE WHEN NOT {cancel} THEN {key('invoice')} END AS __oinv")
+    if "last_date" in need:
+        exprs.append(f"{_timestamp(found['invoice_date'], kind('invoice_date'))} AS __date")
+    if "monetary" in need:
+        qty = _number(found["quantity"], kind("quantity"))
+        # TRY_CAST: a value that is not finite must reach the value check (raised after the
+        # pass that counts it), not fail the pass
+        exprs.append(
+            f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4)) AS __amount"
+        )
+    return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
+
+
+def lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str]) -> str:
+    """Per customer and cancellation invoice (NULL for purchases): the feature partials.
+
+    Two plain GROUP BYs, no DISTINCT aggregate unless ``n_orders`` is needed: first
+    (customer, cancellation invoice, stock code [, invoice]), then (customer, cancellation
+    invoice). Distinct counts need no de-duplication; only spend (``monetary``) sums the
+    distinct lines, so with it the rows are first made distinct by their fingerprint.
+    """
+    keys = ["__cid", "__cinv", "__stock"] + (["__oinv"] if "n_orders" in need else [])
+    inner: list[str] = []
+    if "last_date" in need:
+        inner.append("MAX(__date) AS __date")
+    if "monetary" in need:
+        inner.append("SUM(__amount) AS __amount")
+        cols = ", ".join(keys + (["__date"] if "last_date" in need else []) + ["__amount"])
+        rows = (
+            f"(SELECT {cols} FROM {rows} WHERE {kept} GROUP BY {', '.join(fp_cols)}, {cols}) AS d"
+        )
+        kept = "TRUE"
+    first = f"SELECT {', '.join(keys + inner)} FROM {rows} WHERE {kept} GROUP BY {', '.join(keys)}"
+    if "n_orders" in need:
+        outer = [
+            "COUNT(DISTINCT __stock) FILTER (WHERE __cinv IS NULL) AS n_products",
+            "COUNT(DISTINCT __oinv) AS n_orders",
+            "COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> TRIM(__oinv)) AS __odd",
+        ]
+    else:
+        outer = ["COUNT(__stock) FILTER (WHERE __cinv IS NULL) AS n_products", "0 AS __odd"]
+    if "last_date" in need:
+        outer.append("MAX(__date) AS last_date")
+    if "monetary" in need:
+        outer.append("SUM(__amount) FILTER (WHERE __cinv IS NULL) AS monetary")
+    return (
+        f"SELECT __cid AS customer_key, __cinv AS cancel_invoice, {', '.join(outer)} "
+        f"FROM ({first}) AS k GROUP BY __cid, __cinv"
+    )
+
+
+def feature_sql(features: Sequence[str]) -> str:
+    """The query producing one row per customer from the table ``clean``."""
+    cols = ", ".join(f"{FEATURE_SQL[f]} AS {f}" for f in features)
+    return f"SELECT customer_id, {cols} FROM clean GROUP BY customer_id ORDER BY customer_id"

@@ -22,7 +22,7 @@ import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from segmint.errors import SegmintError
 
@@ -237,7 +237,7 @@ def _read(path: Path) -> Any:
         raise SegmintError(f"{path} is a damaged skops file ({_one_line(exc)}); {_FIX}") from None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 

@@ -26,6 +26,8 @@ LAYERS: dict[str, int] = {
     "segmint.schema": 1,
     "segmint.io": 2,
     "segmint.synth": 2,
+    "segmint._synth_plan": 2,
+    "segmint._synth_rows": 2,
     "segmint.engines": 3,
     "segmint.rules": 4,
     "segmint.clean": 5,

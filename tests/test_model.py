@@ -1,26 +1,23 @@
-"""The Segmenter estimator: contract, determinism, persistence, errors and recovery."""
+"""The Segmenter estimator: contract, determinism, errors and recovery (files: test_persist)."""
 
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
-from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_clustering, parametrize_with_checks
 
 import segmint.model
 from segmint.cluster import describe
 from segmint.errors import SegmintError
-from segmint.model import Segmenter, load
+from segmint.model import Segmenter
 
 FEATURES = ["n_products", "n_canceled_orders"]
 #: Small settings that keep the suite fast.
@@ -174,79 +171,6 @@ def test_another_seed_gives_the_same_segments_on_clear_data(
     other = Segmenter(**{**FAST, "random_state": 7}).fit(data[0])
     np.testing.assert_array_equal(other.labels_, fitted.labels_)
     assert other.kmeans_names_ == fitted.kmeans_names_
-
-
-# ---------------------------------------------------------------- persistence
-def test_save_load_predict_reproduces_training_assignments(
-    fitted: Segmenter, data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
-) -> None:
-    X, _ = data
-    path = fitted.save(tmp_path / "model.skops")
-    assert path == tmp_path / "model.skops"
-    assert set(sio.get_untrusted_types(file=path)) <= segmint.model.EXPECTED_UNTRUSTED_TYPES
-    loaded = load(path)
-    assert isinstance(loaded, Segmenter)
-    assert loaded.get_params() == fitted.get_params()
-    np.testing.assert_array_equal(loaded.predict(X), fitted.labels_)
-    pd.testing.assert_frame_equal(loaded.assign(X), fitted.assign(X))
-    pd.testing.assert_series_equal(loaded.out_of_range(X), fitted.out_of_range(X))
-    pd.testing.assert_frame_equal(loaded.profiles_, fitted.profiles_)
-    pd.testing.assert_frame_equal(loaded.kmeans_sweep_, fitted.kmeans_sweep_)
-    pd.testing.assert_frame_equal(loaded.gmm_grid_, fitted.gmm_grid_)
-    assert describe(loaded) == describe(fitted)
-    assert list(loaded.feature_names_in_) == FEATURES
-    assert not hasattr(loaded, "labels_")  # per-customer training data is not stored
-
-
-def test_saved_model_is_byte_identical_for_the_same_fit(
-    fitted: Segmenter, data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
-) -> None:
-    again = Segmenter(**FAST).fit(data[0])  # other objects, other id()s
-    first = fitted.save(tmp_path / "a.skops").read_bytes()
-    assert again.save(tmp_path / "b.skops").read_bytes() == first
-    with zipfile.ZipFile(tmp_path / "a.skops") as archive:
-        infos = archive.infolist()
-    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
-    assert infos[-1].filename == "schema.json"
-    assert sorted(int(i.filename.removesuffix(".npy")) for i in infos[:-1])[0] >= 1
-    assert segmint.model.canonical_skops(first) == first  # a fixed point
-
-
-def test_metadata_set_before_save_is_restored(
-    data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
-) -> None:
-    seg = Segmenter(k=2, k_range=(1, 2), covariance_types=("diag",), n_bootstrap=0).fit(data[0])
-    seg.metadata_ = {"exclude_service_codes": True}
-    assert load(seg.save(tmp_path / "m.skops")).metadata_ == {"exclude_service_codes": True}
-
-
-def test_load_refuses_unexpected_types(tmp_path: Path) -> None:
-    path = tmp_path / "evil.skops"
-    sio.dump({"format": "segmint-model", "t": FunctionTransformer(np.linalg.norm)}, path)
-    with pytest.raises(SegmintError, match=r"refusing to load: .*numpy\.linalg\.norm"):
-        load(path)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (b"not a zip file", "is not a skops model file"),
-        (None, "is a skops file but not a segmint model"),
-    ],
-)
-def test_load_refuses_other_files(tmp_path: Path, content: bytes | None, message: str) -> None:
-    path = tmp_path / "other.skops"
-    if content is None:
-        sio.dump({"something": [1, 2, 3]}, path)
-    else:
-        path.write_bytes(content)
-    with pytest.raises(SegmintError, match=message):
-        load(path)
-
-
-def test_load_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(SegmintError, match="no such model file"):
-        load(tmp_path / "missing.skops")
 
 
 # ---------------------------------------------------------------- errors

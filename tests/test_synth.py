@@ -11,7 +11,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from segmint import synth
+from segmint import _synth_rows, synth
 from segmint.errors import SegmintError
 
 N_ROWS = 50_000
@@ -154,7 +154,7 @@ def test_different_seed_differs() -> None:
 
 
 def test_small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synth, "_CHUNK_ROWS", 500)
+    monkeypatch.setattr(_synth_rows, "_CHUNK_ROWS", 500)
     transactions, truth = synth.generate(6_000, seed=1)
     assert len(transactions) == 6_000
     assert 0 < transactions.duplicated().mean() < 0.03

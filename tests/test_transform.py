@@ -13,7 +13,7 @@ from segmint.cluster.transform import (
     integer_columns,
     make_transform,
 )
-from segmint.model import EXPECTED_UNTRUSTED_TYPES
+from segmint.persist import EXPECTED_UNTRUSTED_TYPES
 
 X = np.array([[0, 0], [1, 0], [3, 1], [10, 0], [250, 7]], dtype=float)
 

@@ -1,7 +1,8 @@
 """The ``Segmenter`` estimator: transform, KMeans and Gaussian-mixture selection, stability,
-profiles and names, behind scikit-learn's estimator contract; and its skops file format.
+profiles and names, behind scikit-learn's estimator contract.
 
-``Segmenter.fit`` runs the whole clustering stage (docs/ARCHITECTURE.md) on a customer feature table:
+``Segmenter.fit`` runs the whole clustering stage (docs/ARCHITECTURE.md) on a customer feature
+table:
 
 1. validate (finite, non-negative counts; enough customers for the k searched);
 2. put the rows in a canonical (lexicographic) order, so that the result depends on the set of
@@ -18,9 +19,8 @@ on a seeded sample of :data:`LARGE_SAMPLE_SIZE` customers; everyone is then assi
 WCSS, Calinski-Harabasz and Davies-Bouldin of the sweep are measured on everyone (see
 :mod:`segmint.cluster.kmeans` for why not ``MiniBatchKMeans``).
 
-``Segmenter.save`` writes a skops file holding a plain dict of scikit-learn objects, lists and
-arrays (never the ``Segmenter`` class); :func:`load` checks the file's untrusted types against
-the short list a segmint model may contain before loading it, and rebuilds the estimator.
+``Segmenter.save`` and :func:`load` read and write the model file through :mod:`segmint.persist`
+(its format: a skops archive of a plain dict, checked before it is loaded).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+import segmint.persist as persist
 from segmint._parallel import single_threaded
 from segmint.cluster import gmm as _gmm
 from segmint.cluster import kmeans as _kmeans
@@ -51,26 +52,10 @@ from segmint.cluster.transform import (
 )
 from segmint.errors import SegmintError
 
-__all__ = [
-    "EXPECTED_UNTRUSTED_TYPES",
-    "LARGE_SAMPLE_SIZE",
-    "MODEL_FORMAT",
-    "Segmenter",
-    "canonical_skops",
-    "load",
-]
+__all__ = ["LARGE_SAMPLE_SIZE", "Segmenter", "load"]
 
 #: Customers the mixtures and the bootstrap are fitted on above ``large_threshold``.
 LARGE_SAMPLE_SIZE: int = 50_000
-#: Value of the ``format`` key of a saved model, and its version.
-MODEL_FORMAT: str = "segmint-model"
-_FORMAT_VERSION: int = 1
-#: Types a segmint model file may contain that skops does not trust by default. The file holds
-#: only scikit-learn estimators, numpy arrays and builtins; with skops 0.16 all of them are
-#: trusted, so this list is what an older or stricter skops may report (``np.log1p`` and its
-#: inverse in the transform). :meth:`Segmenter.save` checks that a new file stays within it.
-EXPECTED_UNTRUSTED_TYPES: frozenset[str] = frozenset({"numpy.log1p", "numpy.expm1"})
-
 #: Features that are never dequantised even when all their values happen to be whole numbers.
 _NOT_COUNTS = frozenset({"cancel_rate", "monetary"})
 _SEED_STREAMS = ("sample", "kmeans", "jitter", "gmm", "bootstrap_kmeans", "bootstrap_gmm")
@@ -105,10 +90,6 @@ def _summarise(messages: list[str], what: str, total: int) -> list[str]:
     return [
         f"{what}: {len(messages)} of {total} fits did not converge cleanly: {messages[0]}{more}"
     ]
-
-
-def _records(frame: pd.DataFrame) -> dict[str, list[Any]]:
-    return {c: frame[c].tolist() for c in frame.columns}
 
 
 class Segmenter(ClusterMixin, BaseEstimator):
@@ -636,55 +617,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         return pd.Series(flags, index=index, name="out_of_range", dtype=bool)
 
     # ------------------------------------------------------------------ persistence
-    def _to_dict(self) -> dict[str, Any]:
-        from segmint.cluster import _segmint_version
-
-        params = self.get_params()
-        params["k_range"] = [int(v) for v in self.k_range]
-        params["covariance_types"] = list(self._check_params()[2])
-        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-            params["random_state"] = None
-        return {
-            "format": MODEL_FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "segmint_version": _segmint_version(),
-            "params": params,
-            "feature_names": list(self.feature_names_),
-            "has_feature_names_in": hasattr(self, "feature_names_in_"),
-            "transform": self.transform_,
-            "kmeans": self.kmeans_,
-            "gmm": self.gmm_,
-            "kmeans_order": [int(v) for v in self.kmeans_order_],
-            "gmm_order": [int(v) for v in self.gmm_order_],
-            "kmeans_names": list(self.kmeans_names_),
-            "gmm_names": list(self.gmm_names_),
-            "jitter_columns": [bool(v) for v in self.jitter_columns_],
-            "metadata": dict(getattr(self, "metadata_", {}) or {}),
-            "feature_ranges": {
-                k: [float(a), float(b)] for k, (a, b) in self.feature_ranges_.items()
-            },
-            "selection": {
-                "kmeans_sweep": _records(self.kmeans_sweep_),
-                "knee": self.knee_,
-                "knee_strength": float(self.knee_strength_),
-                "k": int(self.k_),
-                "k_reason": self.k_reason_,
-                "gmm_grid": _records(self.gmm_grid_),
-                "gmm_n_components": int(self.gmm_n_components_),
-                "gmm_covariance_type": self.gmm_covariance_type_,
-                "gmm_evidence": self.gmm_evidence_,
-                "gmm_reason": self.gmm_reason_,
-                "agreement": dict(self.agreement_),
-                "stability": self.stability_,
-                "profiles": _records(self.profiles_),
-                "warnings": list(self.warnings_),
-                "n_samples_fit": int(self.n_samples_fit_),
-                "fit_sample_size": int(self.fit_sample_size_),
-            },
-        }
-
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model to a skops file.
+        """Write the fitted model to a skops file (:func:`segmint.persist.save`).
 
         The file holds a plain dict: the transform, both fitted models, the segment order and
         names, the training feature ranges, and the selection results (sweep, grid, reasons,
@@ -700,81 +634,16 @@ class Segmenter(ClusterMixin, BaseEstimator):
         pathlib.Path
             ``path``.
         """
-        import skops.io as sio
-
         check_is_fitted(self, ["kmeans_", "gmm_"])
-        data = canonical_skops(sio.dumps(self._to_dict()))
-        unexpected = sorted(set(sio.get_untrusted_types(data=data)) - EXPECTED_UNTRUSTED_TYPES)
-        if unexpected:  # pragma: no cover - a bug in segmint, not a user error
-            raise RuntimeError(f"model would contain unexpected types {unexpected}")
-        path = Path(path)
-        path.write_bytes(data)
-        return path
-
-
-def canonical_skops(data: bytes) -> bytes:
-    """The same skops archive, byte-identical for the same model (``skops.io.dumps`` is not).
-
-    skops numbers the objects it stores by ``id()`` (``__id__`` in ``schema.json``, and the
-    names of the ``.npy`` members), which differs from process to process, and stamps each
-    member with the time of writing. Here the numbers become 1, 2, 3... in order of first
-    appearance in the schema, the members are stored in that order (the schema last, as
-    skops does) and dated 1980-01-01, the earliest date a zip archive can hold. Which objects
-    share a number is unchanged, so the model loads exactly as before.
-    """
-    import io
-    import json
-    import zipfile
-
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        state = json.loads(archive.read("schema.json"))
-        members = {name: archive.read(name) for name in archive.namelist()}
-        compression = archive.getinfo("schema.json").compress_type
-    numbers: dict[int, int] = {}
-
-    def number(old: int) -> int:
-        return numbers.setdefault(old, len(numbers) + 1)
-
-    files: dict[str, str] = {}  # old member name -> new, in schema order
-
-    def renumber(node: Any) -> Any:
-        if isinstance(node, dict):
-            out: dict[str, Any] = {}
-            for key, value in node.items():
-                if key == "__id__" and isinstance(value, int):
-                    out[key] = number(value)
-                elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
-                    new = f"{number(int(value[: -len('.npy')]))}.npy"
-                    files[value] = new
-                    out[key] = new
-                else:
-                    out[key] = renumber(value)
-            return out
-        if isinstance(node, list):
-            return [renumber(value) for value in node]
-        return node
-
-    schema = json.dumps(renumber(state), indent=2).encode("utf-8")
-
-    def member(name: str) -> zipfile.ZipInfo:
-        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = compression
-        info.external_attr = 0o600 << 16  # what ZipFile.writestr gives a member
-        return info
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for old, new in files.items():
-            archive.writestr(member(new), members[old])
-        archive.writestr(member("schema.json"), schema)
-    return buffer.getvalue()
+        return persist.save(self, path)
 
 
 def load(path: str | os.PathLike[str]) -> Segmenter:
-    """Load a model written by :meth:`Segmenter.save`, refusing files with unexpected types.
+    """Load a model written by :meth:`Segmenter.save` (``segmint.load_model``).
 
-    The file's untrusted types (``skops.io.get_untrusted_types``) must all be in
-    :data:`EXPECTED_UNTRUSTED_TYPES`; only then is it loaded, trusting exactly those.
+    The file is checked before and after loading (:func:`segmint.persist.load`): its untrusted
+    types must be in :data:`segmint.persist.EXPECTED_UNTRUSTED_TYPES`, its header and layout
+    those of a segmint model.
 
     Parameters
     ----------
@@ -789,66 +658,7 @@ def load(path: str | os.PathLike[str]) -> Segmenter:
     Raises
     ------
     SegmintError
-        When the file is missing, not a skops file, holds types a segmint model never has, or
-        is not a segmint model (or one of a newer format).
+        When the file is missing, a folder, not a skops file, damaged, holds types a segmint
+        model never has, or is not a segmint model (or one of a newer format).
     """
-    import skops.io as sio
-
-    path = Path(path)
-    if not path.is_file():
-        raise SegmintError(f"{path}: no such model file; fit one with `segmint run`")
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:
-        raise SegmintError(f"{path} is not a skops model file ({exc}); pass a model.skops") from exc
-    unexpected = sorted(set(untrusted) - EXPECTED_UNTRUSTED_TYPES)
-    if unexpected:
-        raise SegmintError(
-            f"{path}: refusing to load: it contains types a segmint model never has "
-            f"({', '.join(unexpected)}); load only model files segmint wrote"
-        )
-    obj = sio.load(path, trusted=list(untrusted))
-    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
-        raise SegmintError(f"{path} is a skops file but not a segmint model; pass a model.skops")
-    if int(obj.get("format_version", 0)) > _FORMAT_VERSION:
-        raise SegmintError(
-            f"{path} was written by a newer segmint ({obj.get('segmint_version')}); upgrade segmint"
-        )
-    params = dict(obj["params"])
-    params["k_range"] = tuple(params["k_range"])
-    params["covariance_types"] = tuple(params["covariance_types"])
-    seg = Segmenter(**params)
-    names = list(obj["feature_names"])
-    if obj["has_feature_names_in"]:
-        seg.feature_names_in_ = np.asarray(names, dtype=object)
-    seg.feature_names_ = names
-    seg.n_features_in_ = len(names)
-    seg.transform_ = obj["transform"]
-    seg.kmeans_ = obj["kmeans"]
-    seg.gmm_ = obj["gmm"]
-    seg.kmeans_order_ = np.asarray(obj["kmeans_order"], dtype=np.int64)
-    seg.gmm_order_ = np.asarray(obj["gmm_order"], dtype=np.int64)
-    seg.kmeans_names_ = list(obj["kmeans_names"])
-    seg.gmm_names_ = list(obj["gmm_names"])
-    seg.jitter_columns_ = np.asarray(obj["jitter_columns"], dtype=bool)
-    seg.feature_ranges_ = {k: (float(a), float(b)) for k, (a, b) in obj["feature_ranges"].items()}
-    if obj.get("metadata"):
-        seg.metadata_ = dict(obj["metadata"])
-    sel = obj["selection"]
-    seg.kmeans_sweep_ = pd.DataFrame(sel["kmeans_sweep"]).astype({"k": "int64"})
-    seg.knee_ = sel["knee"]
-    seg.knee_strength_ = float(sel["knee_strength"])
-    seg.k_ = int(sel["k"])
-    seg.k_reason_ = sel["k_reason"]
-    seg.gmm_grid_ = pd.DataFrame(sel["gmm_grid"]).astype({"n_components": "int64"})
-    seg.gmm_n_components_ = int(sel["gmm_n_components"])
-    seg.gmm_covariance_type_ = sel["gmm_covariance_type"]
-    seg.gmm_evidence_ = sel["gmm_evidence"]
-    seg.gmm_reason_ = sel["gmm_reason"]
-    seg.agreement_ = dict(sel["agreement"])
-    seg.stability_ = sel["stability"]
-    seg.profiles_ = pd.DataFrame(sel["profiles"])
-    seg.warnings_ = list(sel["warnings"])
-    seg.n_samples_fit_ = int(sel["n_samples_fit"])
-    seg.fit_sample_size_ = int(sel["fit_sample_size"])
-    return seg
+    return persist.load(path, Segmenter)

@@ -671,6 +671,11 @@ def score(
     from segmint.model import load
 
     segmenter = load(model)
+    if not hasattr(segmenter, "feature_names_in_"):
+        raise SegmintError(
+            f"{model} was fitted on an array, without feature names, so its features cannot be "
+            "computed from a log; pass a model.skops written by `segmint run`"
+        )
     rules = getattr(segmenter, "metadata_", {}) or {}
     result = customer_features(
         inputs,

@@ -73,7 +73,10 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            # ``from pkg import mod`` imports the module pkg.mod (pkg's __init__ runs anyway,
+            # as for every import below pkg); ``from mod import name`` imports mod
+            submodules = [f"{base}.{alias.name}" for alias in node.names]
+            targets = [t for t in submodules if t in known] or [base]
         else:
             continue
         found |= {t for t in targets if t in known and t != name}

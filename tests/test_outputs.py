@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from segmint.errors import SegmintError
-from segmint.io.outputs import atomic_file, atomic_folder, check_folder
+from segmint.io.outputs import atomic_file, atomic_folder, check_folder, write_atomic, write_files
 
 
 def test_atomic_folder_leaves_nothing_on_failure(tmp_path: Path) -> None:
@@ -51,3 +51,31 @@ def test_atomic_file(tmp_path: Path) -> None:
     with atomic_file(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_write_atomic_replaces_whole_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    assert write_atomic(target, b"first") == target
+    write_atomic(target, b"second, longer")
+    assert target.read_bytes() == b"second, longer"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    assert target.stat().st_mode & 0o644 == 0o644  # the usual permissions, not mkstemp's 0o600
+
+
+def test_write_atomic_cleans_up_when_the_write_fails(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "missing" / "report.html", b"x")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "folder", b"x")  # a folder cannot be replaced by a file
+    assert [p.name for p in tmp_path.iterdir()] == ["folder"]
+
+
+def test_write_files_makes_subfolders_and_refuses_to_leave_the_folder(tmp_path: Path) -> None:
+    write_files(tmp_path, {"plots/a.png": b"png", "report.html": b"html"})
+    assert (tmp_path / "plots" / "a.png").read_bytes() == b"png"
+    assert (tmp_path / "report.html").read_bytes() == b"html"
+    for bad in ("../escape.txt", "/etc/passwd", ""):
+        with pytest.raises(SegmintError, match="not a path inside"):
+            write_files(tmp_path / "plots", {bad: b"x"})
+    assert not (tmp_path / "escape.txt").exists()

@@ -1,4 +1,5 @@
-"""Tests of segmint.report: summary dict, HTML page and the files written into OUTDIR."""
+"""Tests of segmint.report (summary dict, HTML page, rendered files) and of writing them into
+OUTDIR with :func:`segmint.pipeline.write_report`."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ import pytest
 
 from conftest_report import GMM_NAMES, KMEANS_NAMES, WARNINGS, fabricate_run, make_finished_outdir
 from segmint.errors import SegmintError
+from segmint.pipeline import write_report
 from segmint.report import (
     FIGURES,
     SECTIONS,
     read_run,
     render_html,
+    render_report,
     summarize,
-    write_report,
 )
 from segmint.report.html import png_size
-from segmint.report.plots import PAIR_PLOT_MAX_POINTS
+from segmint.report.style import PAIR_PLOT_MAX_POINTS
 from segmint.report.summarize import stability_verdict
 
 
@@ -280,6 +282,16 @@ def test_report_is_responsive(finished: Path) -> None:
     assert html.count('class="table-wrap"') == html.count("<table")
 
 
+def test_render_report_returns_the_files_and_writes_nothing(finished: Path, tmp_path: Path) -> None:
+    outdir = make_finished_outdir(tmp_path / "out", 4372, seed=0)
+    before = sorted(p.relative_to(outdir) for p in outdir.rglob("*"))
+    files = render_report(outdir, n_jobs=1)
+    assert sorted(p.relative_to(outdir) for p in outdir.rglob("*")) == before
+    assert list(files) == [*(f"plots/{key}.png" for key, _, _ in FIGURES), "report.html"]
+    for name, data in files.items():
+        assert data == (finished / name).read_bytes()  # whatever the number of processes
+
+
 def test_write_report_is_byte_identical(finished: Path, tmp_path: Path) -> None:
     first = (finished / "report.html").read_bytes()
     plots = {p.name: p.read_bytes() for p in (finished / "plots").glob("*.png")}
@@ -302,6 +314,7 @@ def test_write_report_plots_only(tmp_path: Path) -> None:
     assert result == outdir / "plots"
     assert len(list(result.glob("*.png"))) == len(FIGURES)
     assert not (outdir / "report.html").exists()
+    assert not [p for p in outdir.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_write_report_with_more_features(tmp_path: Path) -> None:

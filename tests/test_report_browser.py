@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 import pytest
 
 from conftest_report import make_finished_outdir
-from segmint.report import FIGURES, SECTIONS, write_report
+from segmint.pipeline import write_report
+from segmint.report import FIGURES, SECTIONS
 
 pytestmark = pytest.mark.browser
 

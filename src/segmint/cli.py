@@ -449,7 +449,7 @@ def report(
     outdir: Annotated[Path, typer.Argument(help="Folder of a finished run.")],
 ) -> None:
     """Re-render report.html and plots/ from a finished run, without refitting."""
-    from segmint.report import write_report
+    from segmint.pipeline import write_report
 
     if not (outdir / "metrics.json").is_file():
         raise SegmintError(f"{outdir} has no metrics.json; run segmint run -o {outdir} first")

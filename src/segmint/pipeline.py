@@ -1,9 +1,10 @@
 """The verbs of segmint, each a chain of the stages below: load, customer_features, run, score.
 
 ``load`` reads canonical rows; ``customer_features`` goes load -> clean -> features;
-``run`` goes on to cluster -> report and writes every output atomically; ``score`` applies a
-saved model to a new log. This is the one module that writes outputs (through
-:mod:`segmint.io.outputs`) and the one that chooses an engine (:func:`get_engine`).
+``run`` goes on to cluster -> report and writes every output atomically; ``write_report``
+re-renders the report of a finished run; ``score`` applies a saved model to a new log. This is
+the one module that writes outputs (through :mod:`segmint.io.outputs`; the report package only
+renders bytes) and the one that chooses an engine (:func:`get_engine`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from segmint._checks import check_customers, check_options
 from segmint._versions import versions
 from segmint.engines.base import ENGINES, Engine
 from segmint.errors import SegmintError
-from segmint.io.outputs import atomic_file, atomic_folder, check_folder, output_kind
+from segmint.io.outputs import (
+    atomic_file,
+    atomic_folder,
+    check_folder,
+    output_kind,
+    write_files,
+)
 from segmint.io.tables import write_table
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ __all__ = [
     "load",
     "run",
     "score",
+    "write_report",
 ]
 
 Progress = Callable[[str], None]
@@ -465,10 +473,10 @@ def _cluster_on_spark(
             json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
         if report:
-            from segmint.report import write_report as draw_report
+            from segmint.report import render_report
 
             progress("drawing the report from the sample")
-            draw_report(tmp)
+            write_files(tmp, render_report(tmp))
     return out
 
 
@@ -602,24 +610,66 @@ def _save_and_report(
     if not report:
         save()
         return
-    from segmint.report import write_report
+    from segmint.report import render_report
 
     progress("drawing the report")
     if reporter is not None:
-        reporter.submit(functools.partial(write_report, outdir, n_jobs=n_jobs))
+        # the worker sends the files' bytes back (pickled through a pipe, under a megabyte)
+        reporter.submit(functools.partial(render_report, outdir, n_jobs=n_jobs))
         save()
-        reporter.result()
+        [files] = reporter.result()
+        write_files(outdir, files)
         return
     if effective_jobs(n_jobs, 2) < 2:
         save()
-        write_report(outdir, n_jobs=1)
+        write_files(outdir, render_report(outdir, n_jobs=1))
         return
     saver = Child([save])
     try:
-        write_report(outdir, n_jobs=n_jobs)
+        write_files(outdir, render_report(outdir, n_jobs=n_jobs))
         saver.result()
     finally:
         saver.kill()
+
+
+def write_report(
+    outdir: str | os.PathLike, *, plots_only: bool = False, n_jobs: int | None = None
+) -> Path:
+    """Re-render ``plots/*.png`` and ``report.html`` of a finished run, without refitting.
+
+    Reads ``segments.csv``, ``profiles.csv`` and ``metrics.json`` from ``outdir``
+    (:func:`segmint.report.render_report`) and replaces each file of the report atomically
+    (:func:`segmint.io.outputs.write_atomic`). The same inputs give byte-identical files.
+
+    Parameters
+    ----------
+    outdir : path
+        The OUTDIR of a run.
+    plots_only : bool, default=False
+        Write only ``plots/*.png``, not ``report.html``.
+    n_jobs : int or None, default=None
+        Processes drawing the figures (default one per core); the files do not depend on it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``outdir / "report.html"``, or ``outdir / "plots"`` when ``plots_only``.
+
+    Raises
+    ------
+    SegmintError
+        When a file of the run is missing or incomplete.
+
+    Examples
+    --------
+    >>> write_report("out")  # doctest: +SKIP
+    PosixPath('out/report.html')
+    """
+    from segmint.report import PLOTS_FOLDER, REPORT_FILE, render_report
+
+    folder = Path(outdir)
+    write_files(folder, render_report(folder, plots_only=plots_only, n_jobs=n_jobs))
+    return folder / (PLOTS_FOLDER if plots_only else REPORT_FILE)
 
 
 @dataclass

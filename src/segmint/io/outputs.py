@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from segmint.errors import SegmintError
 
-__all__ = ["atomic_file", "atomic_folder", "check_folder", "output_kind"]
+__all__ = [
+    "atomic_file",
+    "atomic_folder",
+    "check_folder",
+    "output_kind",
+    "write_atomic",
+    "write_files",
+]
 
 
 def _check_parent(parent: Path, fix: str) -> None:
@@ -95,6 +103,66 @@ def atomic_file(path: Path, *, force: bool = True) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path``: a new file beside it, flushed to disk, renamed over ``path``.
+
+    A reader sees the old file or the whole new one, never part of it; an interrupted write
+    leaves no temporary file. The file gets the usual permissions (``0o666`` less the umask).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to create or replace; its folder must exist.
+    data : bytes
+        The whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write each of ``files`` (``{"relative/path": bytes}``) under ``folder`` with
+    :func:`write_atomic`, creating the subfolders it names.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        An existing folder, e.g. a run's OUTDIR.
+    files : mapping of str to bytes
+        Contents by relative path with ``/`` separators, such as ``"plots/elbow.png"``;
+        written in the mapping's order.
+
+    Raises
+    ------
+    SegmintError
+        When a path is absolute or leaves ``folder`` (``..``).
+    """
+    folder = Path(folder)
+    for name, data in files.items():
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            raise SegmintError(f"{name!r}: not a path inside {folder}")
+        target = folder.joinpath(*relative.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
 
 
 def output_kind(path: Path) -> str:

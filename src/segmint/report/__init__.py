@@ -1,23 +1,22 @@
-"""The report of a finished run: plots in ``OUTDIR/plots/`` and a self-contained ``report.html``.
+"""The report of a finished run: plots for ``OUTDIR/plots/`` and a self-contained ``report.html``.
 
-Built in two steps (docs/ARCHITECTURE.md): :func:`summarize` turns the run's outputs into a plain dict,
-then :func:`render_html` renders that dict and the figures with one Jinja template.
-:func:`write_report` does the whole job from the files of an OUTDIR, so ``segmint report
-OUTDIR`` re-renders a run without refitting.
+Built in two steps (docs/ARCHITECTURE.md): :func:`summarize` turns the run's outputs into a
+plain dict, then :func:`render_html` renders that dict and the figures with one Jinja template.
+:func:`render_report` does the whole job from the files of an OUTDIR (:func:`read_run`) and
+returns the files' bytes; it writes nothing: :func:`segmint.pipeline.write_report` (behind
+``segmint report OUTDIR``) and :func:`segmint.pipeline.run` write them.
 
 Examples
 --------
->>> from segmint.report import write_report
->>> write_report(Path("out"))  # doctest: +SKIP
-PosixPath('out/report.html')
+>>> from segmint.report import render_report
+>>> sorted(render_report(Path("out")))  # doctest: +SKIP
+['plots/contingency.png', ..., 'report.html']
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,16 +33,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIGURES",
+    "PLOTS_FOLDER",
+    "REPORT_FILE",
     "SECTIONS",
     "preload",
     "read_run",
     "render_figures",
     "render_html",
+    "render_report",
     "summarize",
-    "write_report",
 ]
 
 _RUN_FILES = ("segments.csv", "profiles.csv", "metrics.json")
+
+#: Where :func:`render_report` puts the report and the figures, relative to OUTDIR.
+REPORT_FILE = "report.html"
+PLOTS_FOLDER = "plots"
 
 
 def _missing_file(outdir: Path, name: str) -> SegmintError:
@@ -246,57 +251,39 @@ def _grid_rows(grid: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list(grid.get("long", []))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def render_report(
+    outdir: Path, *, plots_only: bool = False, n_jobs: int | None = None
+) -> dict[str, bytes]:
+    """Render ``plots/*.png`` and ``report.html`` of a finished run, without refitting or writing.
 
-
-def write_report(outdir: Path, *, plots_only: bool = False, n_jobs: int | None = None) -> Path:
-    """Draw ``plots/*.png`` and ``report.html`` of a finished run, without refitting.
-
-    Reads ``segments.csv``, ``profiles.csv`` and ``metrics.json`` from ``outdir``; every file
-    is written atomically (a temporary file in the same folder, then a rename). The same inputs
-    give byte-identical files.
+    Reads ``segments.csv``, ``profiles.csv`` and ``metrics.json`` from ``outdir``
+    (:func:`read_run`). The same inputs give byte-identical files.
 
     Parameters
     ----------
     outdir : pathlib.Path
         The OUTDIR of a run.
     plots_only : bool, default=False
-        Write only ``plots/*.png``, not ``report.html``.
+        Render only the figures, not ``report.html``.
     n_jobs : int or None, default=None
         Processes drawing the figures, see :func:`render_figures`.
 
     Returns
     -------
-    pathlib.Path
-        ``outdir / "report.html"``, or ``outdir / "plots"`` when ``plots_only``.
+    dict of str to bytes
+        The files' contents by their path relative to ``outdir``, with ``/`` separators: the
+        figures first (``"plots/<key>.png"``, in the order of :data:`FIGURES`), then
+        ``"report.html"`` (UTF-8) unless ``plots_only``.
 
     Raises
     ------
     SegmintError
         When a file of the run is missing or incomplete.
     """
-    outdir = Path(outdir)
-    metrics, segments, profiles = read_run(outdir)
+    metrics, segments, profiles = read_run(Path(outdir))
     summary = summarize(metrics, segments, profiles)
     figures = render_figures(summary, segments, n_jobs=n_jobs)
-    plots_dir = outdir / "plots"
-    plots_dir.mkdir(exist_ok=True)
-    for key, png in figures.items():
-        _write_atomic(plots_dir / f"{key}.png", png)
-    if plots_only:
-        return plots_dir
-    report = outdir / "report.html"
-    _write_atomic(report, render_html(summary, figures).encode("utf-8"))
-    return report
+    files = {f"{PLOTS_FOLDER}/{key}.png": png for key, png in figures.items()}
+    if not plots_only:
+        files[REPORT_FILE] = render_html(summary, figures).encode("utf-8")
+    return files

@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from segmint.report.plots import DPI
+from segmint.report.style import DPI
 
 __all__ = ["png_size", "render_html"]
 

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from segmint.errors import SegmintError
-from segmint.report.plots import (
+from segmint.report._stats import correlation_matrix
+from segmint.report.style import (
     METHOD_LABELS,
     PAIR_PLOT_MAX_POINTS,
     VIOLIN_MAX_POINTS,
-    correlation_matrix,
     feature_label,
     segment_colors,
     segment_label,

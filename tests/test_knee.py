@@ -9,7 +9,8 @@ from kneed import KneeLocator
 from segmint.cluster.knee import Knee, find_knee
 
 K = list(range(1, 11))
-#: KMeans WCSS of the full UCI Online Retail customer table (the design notes of the project), k = 1..6, then
+#: KMeans WCSS of the full UCI Online Retail customer table (measured by an earlier session),
+#: k = 1..6, then
 #: continued smoothly: a bend without a sharp elbow.
 ONLINE_RETAIL = [8744, 4835, 3058, 2257, 1759, 1354, 1150, 990, 870, 770]
 

@@ -299,6 +299,12 @@ def run_tasks(tasks: Sequence[Callable[[], T]], n_jobs: int | None = None) -> li
     n = effective_jobs(n_jobs, len(tasks))
     if n <= 1:
         return [task() for task in tasks]
+    if os.environ.get("SEGMINT_PARALLEL") == "joblib":  # TEMPORARY switch for the benchmark
+        import joblib
+
+        return list(
+            joblib.Parallel(n_jobs=n, backend="loky")(joblib.delayed(t)() for t in tasks)
+        )
     shares = [list(range(i, len(tasks), n)) for i in range(n)]
     children: list[Child] = []
     try:

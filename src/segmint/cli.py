@@ -485,6 +485,11 @@ def _exit_now(code: object) -> NoReturn:
     else:  # sys.exit("message"): print it, as the interpreter would
         print(code, file=sys.stderr)
         status = 1
+    if os.environ.get("SEGMINT_PARALLEL") == "joblib":  # TEMPORARY switch for the benchmark
+        from joblib.externals.loky import reusable_executor
+
+        if reusable_executor._executor is not None:
+            reusable_executor._executor.shutdown(wait=True)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         # a closed pipe (`segmint ... | head`): nothing left to save

@@ -482,7 +482,7 @@ def _start_reporter(threads: int | None) -> Worker | None:
     """
     from segmint._parallel import Worker, effective_jobs
 
-    if effective_jobs(threads, 2) < 2:
+    if effective_jobs(threads, 2) < 2 or os.environ.get("SEGMINT_PARALLEL") == "joblib":
         return None
     from segmint.report import preload
 
@@ -613,6 +613,13 @@ def _save_and_report(
     if effective_jobs(n_jobs, 2) < 2:
         save()
         write_report(outdir, n_jobs=1)
+        return
+    if os.environ.get("SEGMINT_PARALLEL") == "joblib":  # TEMPORARY switch for the benchmark
+        import joblib
+
+        joblib.Parallel(n_jobs=2, backend="threading")(
+            [joblib.delayed(save)(), joblib.delayed(write_report)(outdir, n_jobs=n_jobs)]
+        )
         return
     saver = Child([save])
     try:

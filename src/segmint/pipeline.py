@@ -338,7 +338,7 @@ def run(
     early()  # before forking the report process and starting the import thread
     reporter = _start_reporter(threads) if report and target is not None else None
     try:
-        import_in_background("segmint.model")
+        loader = import_in_background("segmint.model")
         eng = get_engine(
             engine,
             threads=threads,
@@ -374,6 +374,7 @@ def run(
             )
         finally:
             eng.close()
+        loader.join()  # no thread but this one once forking starts (segmint._parallel)
         return fit_and_write(
             table,
             target,
@@ -482,7 +483,7 @@ def _start_reporter(threads: int | None) -> Worker | None:
     """
     from segmint._parallel import Worker, effective_jobs
 
-    if effective_jobs(threads, 2) < 2 or os.environ.get("SEGMINT_PARALLEL") == "joblib":
+    if effective_jobs(threads, 2) < 2:
         return None
     from segmint.report import preload
 
@@ -613,13 +614,6 @@ def _save_and_report(
     if effective_jobs(n_jobs, 2) < 2:
         save()
         write_report(outdir, n_jobs=1)
-        return
-    if os.environ.get("SEGMINT_PARALLEL") == "joblib":  # TEMPORARY switch for the benchmark
-        import joblib
-
-        joblib.Parallel(n_jobs=2, backend="threading")(
-            [joblib.delayed(save)(), joblib.delayed(write_report)(outdir, n_jobs=n_jobs)]
-        )
         return
     saver = Child([save])
     try:

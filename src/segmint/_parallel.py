@@ -242,9 +242,8 @@ class Worker(Child):
         self._task_fd = None
         # A worker that has died (killed by a signal) closed its end: result() says how it
         # ended, rather than a bare "Broken pipe" here.
-        with contextlib.suppress(BrokenPipeError):
-            with pipe:
-                pipe.write(struct.pack("<Q", len(data)) + data)
+        with contextlib.suppress(BrokenPipeError), pipe:
+            pipe.write(struct.pack("<Q", len(data)) + data)
 
     def kill(self) -> None:
         """Stop the worker (if it still runs) and release its pipes; safe to call twice."""
@@ -296,7 +295,7 @@ def _forking() -> Iterator[Callable[[], int]]:
 
 def _python_handled_signals() -> list[int]:
     """The signals whose handler is Python code (SIGINT's, segmint's SIGTERM handler, ...)."""
-    found = []
+    found: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         if callable(signal.getsignal(signum)):
             found.append(signum)

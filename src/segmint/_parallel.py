@@ -31,10 +31,11 @@ What makes a fork safe here (:func:`_forking`, tested in ``tests/test_parallel.p
   Arrow's CPU pool (pyarrow, behind pandas) lock and reset their state around it.
 - **No signal is lost in the fork.** Python runs its ``os.register_at_fork`` callbacks inside
   ``os.fork()`` and only prints an exception raised there ("Exception ignored in ..."): a
-  SIGTERM whose handler ran at that moment was swallowed and the run went on. During the fork
-  every Python-level handler is replaced by one that only notes the signal; afterwards the
-  parent puts its handlers back and delivers what was noted (``signal.raise_signal``), so the
-  handler raises in ordinary code, and the child just forked is killed.
+  SIGTERM whose handler ran at that moment was swallowed and the run went on. During the fork,
+  the Python handlers of SIGINT, SIGTERM, SIGHUP and SIGQUIT are replaced by one that only
+  notes the signal; afterwards the parent puts its handlers back and delivers what was noted
+  (``signal.raise_signal``), so the handler raises in ordinary code, and the child just
+  forked is killed.
 - **Children take the dispositions a plain process would have:** the default action for every
   signal the parent handles in Python (so a Ctrl-C or a ``kill`` ends a child silently while
   the parent cleans up), and ``SIG_IGN`` kept where the parent ignores a signal (a run started

@@ -6,6 +6,8 @@ import functools
 import os
 import signal
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -150,3 +152,158 @@ def test_worker_never_sent_a_task_is_killed_cleanly() -> None:
     worker.kill()  # twice is fine
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left
+
+
+# --- what makes a fork safe (segmint._parallel module docstring) -----------------------------
+
+
+class _Stop(BaseException):
+    """Raised by the test's SIGTERM handler, as segmint.cli raises Terminated."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+#: What the at-fork hook below does at the next fork (then it disarms): "parent" sends
+#: SIGTERM to the parent from its after-fork callback, "child" to the child from the child's.
+_ARMED: dict[str, str] = {}
+_HOOKED: list[bool] = []
+
+
+def _hook_forks() -> None:
+    """Register (once per process: they cannot be removed) at-fork callbacks that send a real
+    SIGTERM from inside ``os.fork()``, where Python only prints an exception a handler raises."""
+    if _HOOKED:
+        return
+
+    def parent() -> None:
+        if _ARMED.pop("parent", None):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def child() -> None:
+        if _ARMED.pop("child", None):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    os.register_at_fork(after_in_parent=parent, after_in_child=child)
+    _HOOKED.append(True)
+
+
+def _no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.fixture
+def sigterm_raises() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _ARMED.clear()
+
+
+@needs_fork
+@pytest.mark.parametrize("make", ["child", "worker"])
+def test_sigterm_during_the_fork_is_raised_in_the_parent_and_the_child_killed(
+    sigterm_raises: None, make: str
+) -> None:
+    """Before: the handler ran inside the after-fork callback, "Exception ignored in ...",
+    and the parent went on as if nothing had happened."""
+    _hook_forks()
+    _ARMED["parent"] = "yes"
+    started = time.monotonic()
+    with pytest.raises(_Stop):
+        if make == "child":
+            Child([lambda: time.sleep(30)])
+        else:
+            Worker(functools.partial(time.sleep, 30))
+    assert time.monotonic() - started < 10
+    assert _no_children_left()  # killed and reaped, not left sleeping
+    assert signal.getsignal(signal.SIGTERM) is _raise_stop  # the handler is back
+
+
+@needs_fork
+def test_sigterm_to_a_child_during_the_fork_ends_the_child_only(sigterm_raises: None) -> None:
+    _hook_forks()
+    _ARMED["child"] = "yes"
+    child = Child([lambda: time.sleep(30)])
+    try:
+        with pytest.raises(RuntimeError, match=f"killed by signal {int(signal.SIGTERM)}"):
+            child.result()
+    finally:
+        child.kill()
+    assert signal.getsignal(signal.SIGTERM) is _raise_stop
+
+
+def _dispositions() -> tuple[Any, Any]:
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+
+def _ignored_sigint_survives() -> str:
+    os.kill(os.getpid(), signal.SIGINT)
+    return "still here"
+
+
+@needs_fork
+def test_children_take_default_actions_for_what_the_parent_handles(sigterm_raises: None) -> None:
+    assert run_tasks([_dispositions, _dispositions], n_jobs=2)[1] == (
+        signal.SIG_DFL,
+        signal.SIG_DFL,
+    )
+    assert _dispositions() == (signal.default_int_handler, _raise_stop)  # parent unchanged
+
+
+@needs_fork
+def test_children_keep_an_ignored_sigint() -> None:
+    """A run from a script that ignores SIGINT: a Ctrl-C to the group must not kill workers
+    (before: they reset SIGINT to the default action, died, and the run failed with
+    "Broken pipe" sending the report task)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        worker = Worker(_import_wave)
+        try:
+            worker.submit(_ignored_sigint_survives)
+            assert worker.result() == ["still here"]
+        finally:
+            worker.kill()
+        assert run_tasks([lambda: 0, _ignored_sigint_survives], n_jobs=2) == [0, "still here"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@needs_fork
+def test_a_dead_worker_is_reported_not_a_broken_pipe() -> None:
+    worker = Worker(_import_wave)
+    try:
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        worker.submit(functools.partial(_loaded, "wave"))  # no BrokenPipeError
+        with pytest.raises(RuntimeError, match="killed by signal 9"):
+            worker.result()
+    finally:
+        worker.kill()
+
+
+@needs_fork
+def test_no_fork_while_another_thread_runs() -> None:
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="busy", daemon=True)
+    thread.start()
+    try:
+        assert effective_jobs(2, 5) == 1
+        results = run_tasks([functools.partial(_pid_and, v) for v in range(3)], n_jobs=2)
+        assert {pid for pid, _ in results} == {os.getpid()}  # all in the caller
+        with pytest.raises(RuntimeError, match="other threads run: busy"):
+            Child([lambda: 1])
+    finally:
+        stop.set()
+        thread.join()
+    assert effective_jobs(2, 5) == 2

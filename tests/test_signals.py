@@ -78,10 +78,16 @@ def _alive(pids: set[int]) -> list[int]:
     return alive
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Run:
     """A ``segmint run`` subprocess in its own session, its stderr read by a thread."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, env: dict[str, str], *, ignore_sigint: bool = False
+    ) -> None:
         self.proc = subprocess.Popen(
             [SEGMINT, "run", *args],
             cwd=cwd,
@@ -90,6 +96,8 @@ class Run:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            # as started by a script that ignores SIGINT (`trap '' INT`)
+            preexec_fn=_ignore_sigint if ignore_sigint else None,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []
@@ -290,3 +298,104 @@ def test_signal_inside_a_duckdb_query(tmp_path: Path, signum: int, code: int, wo
     )
     assert done.returncode == code, done.stderr
     assert done.stderr == f"{word}; no output was written\n"
+
+
+FORK_HOOK = textwrap.dedent(
+    """
+    import os, signal, sys
+    from segmint import cli
+
+    # A real SIGTERM to this process from inside os.fork() (an after-fork callback in the
+    # parent), at the Nth fork: where Python only prints what a handler raises.
+    NTH = int(sys.argv[1])
+    forks = []
+
+    def after_in_parent() -> None:
+        forks.append(1)
+        if len(forks) == NTH:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    os.register_at_fork(after_in_parent=after_in_parent)
+    sys.argv = ["segmint", *sys.argv[2:]]
+    cli.main()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A synthetic log of 20,000 rows (a run of a few seconds)."""
+    path = tmp_path_factory.mktemp("signals-small") / "log.csv"
+    done = subprocess.run(
+        [SEGMINT, "synth", "-o", str(path), "--rows", "20000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return path, _sha256(path)
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["forking-the-report-process", "forking-a-worker"])
+def test_sigterm_during_a_fork_stops_the_run(
+    tmp_path: Path, small_log: tuple[Path, str], nth: int
+) -> None:
+    """Before: "Exception ignored in ...", the run went on, replaced the output and exited 0."""
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "segments.csv").write_text("an earlier run\n")
+    env = _environment(tmp_path)
+    args = [str(small_log[0]), "-o", str(out), "--force", "--threads", "2", "--bootstrap", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FORK_HOOK, str(nth), "run", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Exception ignored" not in stderr, stderr
+    _check_after(
+        proc.returncode, stderr, set(), signal.SIGTERM, tmp_path, ["result", "tmpdir"], small_log
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["segments.csv"]
+    assert (out / "segments.csv").read_text() == "an earlier run\n"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no process of the run's group is left
+
+
+def test_a_run_that_ignores_sigint_survives_a_ctrl_c_to_its_group(
+    tmp_path: Path, big_log: tuple[Path, str]
+) -> None:
+    """Started by a script that ignores SIGINT (``trap '' INT``): a Ctrl-C to the process
+    group while the workers are forked changes nothing (before: the workers died of it and
+    the run failed with "error: Broken pipe")."""
+    out = tmp_path / "result"
+    run = Run(
+        [str(big_log[0]), "-o", str(out), "--threads", "2"],
+        tmp_path,
+        _environment(tmp_path),
+        ignore_sigint=True,
+    )
+    try:
+        run.wait_for_line("clustering")
+        run.wait_until(lambda: len(_descendants(run.proc.pid)) >= 2, "forked workers at work")
+        for _ in range(3):  # a few presses, while the workers run
+            os.killpg(run.proc.pid, signal.SIGINT)
+            time.sleep(0.3)
+        code = run.proc.wait(timeout=WAIT)
+        run.reader.join(timeout=10)
+    finally:
+        run.close()
+    stderr = "".join(run.stderr)
+    assert code == 0, stderr
+    assert "Broken pipe" not in stderr and "Traceback" not in stderr, stderr
+    assert {p.name for p in out.iterdir()} >= {"report.html", "segments.csv", "model.skops"}
+    assert list((tmp_path / "tmpdir").iterdir()) == [], "temporary files left in TMPDIR"

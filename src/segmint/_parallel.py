@@ -16,9 +16,30 @@ longer ``fork`` from Python 3.14; forking here is explicit and the tasks travel 
 A forked child runs its tasks with BLAS and OpenMP limited to one thread (threadpoolctl): GNU
 OpenMP, which scikit-learn's KMeans uses, hangs in a child forked after the parent used it with
 several threads, and works with one (measured, and the reason ``tests/test_parallel.py`` forks
-after a two-thread KMeans). Each child runs with the default SIGINT and SIGTERM actions, so a
-Ctrl-C or a ``kill`` ends it silently while the parent cleans up; when the parent fails, it kills
-its children. Results and exceptions come back pickled through a pipe.
+after a two-thread KMeans). Results and exceptions come back pickled through a pipe; when the
+parent fails, it kills its children.
+
+What makes a fork safe here (:func:`_forking`, tested in ``tests/test_parallel.py`` and
+``tests/test_signals.py``):
+
+- **No other Python thread runs.** :func:`effective_jobs` answers 1 (everything runs in the
+  calling process) while another Python thread is alive, and :func:`_forking` refuses outright.
+  The caller joins its own threads first (``pipeline.run`` joins the thread importing
+  scikit-learn once DuckDB is closed; DuckDB's threads end when its connection is closed,
+  measured). The native threads still alive at a fork belong to libraries with fork handlers
+  of their own: OpenBLAS stops its pool before every fork (``pthread_atfork``), jemalloc and
+  Arrow's CPU pool (pyarrow, behind pandas) lock and reset their state around it.
+- **No signal is lost in the fork.** Python runs its ``os.register_at_fork`` callbacks inside
+  ``os.fork()`` and only prints an exception raised there ("Exception ignored in ..."): a
+  SIGTERM whose handler ran at that moment was swallowed and the run went on. During the fork,
+  the Python handlers of SIGINT, SIGTERM, SIGHUP and SIGQUIT are replaced by one that only
+  notes the signal; afterwards the parent puts its handlers back and delivers what was noted
+  (``signal.raise_signal``), so the handler raises in ordinary code, and the child just
+  forked is killed.
+- **Children take the dispositions a plain process would have:** the default action for every
+  signal the parent handles in Python (so a Ctrl-C or a ``kill`` ends a child silently while
+  the parent cleans up), and ``SIG_IGN`` kept where the parent ignores a signal (a run started
+  by a script that ignores SIGINT keeps its workers when the process group gets a Ctrl-C).
 
 Where ``fork`` is not the platform's way (Windows, macOS) the tasks run one after the other in
 the calling process, with the same results.
@@ -38,11 +59,20 @@ import pickle
 import signal
 import struct
 import sys
-import warnings
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any, TypeVar
 
-__all__ = ["Child", "Worker", "can_fork", "effective_jobs", "run_tasks", "single_threaded"]
+__all__ = [
+    "Child",
+    "Worker",
+    "can_fork",
+    "effective_jobs",
+    "other_threads",
+    "run_tasks",
+    "single_threaded",
+]
 
 T = TypeVar("T")
 
@@ -69,6 +99,12 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
+def other_threads() -> list[str]:
+    """Names of the Python threads other than the calling one that are alive."""
+    me = threading.current_thread()
+    return [t.name for t in threading.enumerate() if t is not me]
+
+
 def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
     """Number of processes to use: ``n_jobs`` (default: the usable cores), at most ``n_tasks``.
 
@@ -83,9 +119,10 @@ def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
     Returns
     -------
     int
-        At least 1; 1 where :func:`can_fork` is false.
+        At least 1; 1 where :func:`can_fork` is false or while another Python thread runs
+        (the tasks then run in the calling process).
     """
-    if not can_fork():
+    if not can_fork() or other_threads():
         return 1
     cores = len(os.sched_getaffinity(0))
     if n_jobs is None:
@@ -106,13 +143,22 @@ class Child:
     """
 
     def __init__(self, tasks: Sequence[Callable[[], Any]]) -> None:
+        self.pid: int | None = None
+        self._fd: int | None = None
         read_fd, write_fd = os.pipe()
-        pid = _fork()
-        if pid == 0:  # pragma: no cover - runs in the child; covered through its results
-            _child_main(tasks, read_fd, write_fd)
-        os.close(write_fd)
-        self.pid: int | None = pid
-        self._fd: int | None = read_fd
+        try:
+            with _forking() as fork:
+                pid = fork()
+                if pid == 0:  # pragma: no cover - runs in the child; covered by its results
+                    _child_main(tasks, read_fd, write_fd)
+                self.pid, self._fd = pid, read_fd
+        except BaseException:
+            if self._fd is None:
+                os.close(read_fd)
+            self.kill()  # a signal that came during the fork: the child goes at once
+            raise
+        finally:
+            os.close(write_fd)
 
     def result(self) -> list[Any]:
         """Wait for the child; the tasks' return values, or re-raise the task's exception.
@@ -167,24 +213,37 @@ class Worker(Child):
     """
 
     def __init__(self, prepare: Callable[[], None]) -> None:
+        self.pid = None
+        self._fd = None
+        self._task_fd: int | None = None
         task_read, task_write = os.pipe()
         read_fd, write_fd = os.pipe()
-        pid = _fork()
-        if pid == 0:  # pragma: no cover - runs in the child; covered through its results
-            os.close(task_write)
-            _worker_main(prepare, task_read, read_fd, write_fd)
-        os.close(task_read)
-        os.close(write_fd)
-        self.pid = pid
-        self._fd = read_fd
-        self._task_fd: int | None = task_write
+        try:
+            with _forking() as fork:
+                pid = fork()
+                if pid == 0:  # pragma: no cover - runs in the child; covered by its results
+                    os.close(task_write)
+                    _worker_main(prepare, task_read, read_fd, write_fd)
+                self.pid, self._fd, self._task_fd = pid, read_fd, task_write
+        except BaseException:
+            if self._fd is None:
+                os.close(read_fd)
+                os.close(task_write)
+            self.kill()  # a signal that came during the fork: the worker goes at once
+            raise
+        finally:
+            os.close(task_read)
+            os.close(write_fd)
 
     def submit(self, task: Callable[[], Any]) -> None:
         """Send ``task`` to the worker (once)."""
         assert self._task_fd is not None, "submit() called twice"
         data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(self._task_fd, "wb") as pipe:
-            self._task_fd = None
+        pipe = os.fdopen(self._task_fd, "wb")
+        self._task_fd = None
+        # A worker that has died (killed by a signal) closed its end: result() says how it
+        # ended, rather than a bare "Broken pipe" here.
+        with contextlib.suppress(BrokenPipeError), pipe:
             pipe.write(struct.pack("<Q", len(data)) + data)
 
     def kill(self) -> None:
@@ -195,14 +254,71 @@ class Worker(Child):
         super().kill()
 
 
-def _fork() -> int:
+@contextlib.contextmanager
+def _forking() -> Iterator[Callable[[], int]]:
+    """A context giving ``fork()``; signals arriving inside it are delivered when it ends.
+
+    ``fork()`` is ``os.fork()``, with the child left with plain dispositions (0 in the child,
+    which must leave by ``os._exit`` and never end the context). Keep the parent's work inside
+    the context short and free of Python handlers' effects: record the child's pid there, so
+    that when the signal noted during the fork raises at the end, the caller can kill it. See
+    the module docstring.
+
+    Raises
+    ------
+    RuntimeError
+        While another Python thread runs (it could hold a lock the child would wait for).
+    """
+    running = other_threads()
+    if running:
+        raise RuntimeError(f"not forking while other threads run: {', '.join(running)}")
     sys.stdout.flush()
     sys.stderr.flush()
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns on fork when the process has threads (BLAS, OpenMP); children
-        # run none of their code (see the module docstring).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return os.fork()
+    noted: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        noted.append(signum)
+
+    def fork() -> int:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            _plain_dispositions(saved, noted)
+        return pid
+
+    saved: dict[int, Any] = {}
+    try:
+        for signum in _python_handled_signals():
+            saved[signum] = signal.signal(signum, note)
+        yield fork
+    finally:
+        _restore(saved, noted)  # raises the exception of a noted signal
+
+
+def _python_handled_signals() -> list[int]:
+    """The signals whose handler is Python code (SIGINT's, segmint's SIGTERM handler, ...)."""
+    found: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        if callable(signal.getsignal(signum)):
+            found.append(signum)
+    return found
+
+
+def _restore(saved: dict[int, Any], noted: list[int]) -> None:
+    """Put the handlers back, then deliver the noted signals to them (in the parent)."""
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+    for signum in dict.fromkeys(noted):
+        signal.raise_signal(signum)  # the handler runs here, and may raise
+
+
+def _plain_dispositions(
+    saved: dict[int, Any], noted: list[int]
+) -> None:  # pragma: no cover - runs in the child
+    """In a child: the default action for what the parent handled in Python; SIG_IGN stays."""
+    for signum in saved:
+        signal.signal(signum, signal.SIG_DFL)
+    for signum in dict.fromkeys(noted):
+        signal.raise_signal(signum)  # the default action: the child ends
 
 
 def _read_exactly(fd: int, size: int) -> bytes:
@@ -221,8 +337,6 @@ def _worker_main(
 ) -> None:  # pragma: no cover - runs in the child
     """Prepare, wait for the task (length-prefixed pickle), run it as :func:`_child_main`."""
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with contextlib.suppress(Exception):
             prepare()
         header = _read_exactly(task_fd, 8)
@@ -251,8 +365,6 @@ def _child_main(
     otherwise delete the run's temporary folder from inside the child.
     """
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(read_fd)
         try:
             # GNU OpenMP (scikit-learn's KMeans, also inside GaussianMixture's initialisation)

@@ -346,7 +346,7 @@ def run(
     early()  # before forking the report process and starting the import thread
     reporter = _start_reporter(threads) if report and target is not None else None
     try:
-        import_in_background("segmint.model")
+        loader = import_in_background("segmint.model")
         eng = get_engine(
             engine,
             threads=threads,
@@ -382,6 +382,7 @@ def run(
             )
         finally:
             eng.close()
+        loader.join()  # no thread but this one once forking starts (segmint._parallel)
         return fit_and_write(
             table,
             target,

@@ -1,7 +1,7 @@
 """Same input, same seed: byte-identical outputs, whatever the number of threads.
 
 Three real ``segmint run`` processes (fresh interpreters, so string hashing differs between
-them) on one small synthetic log: twice with ``--threads 1``, once with ``--threads 2`` (joblib
+them) on one small synthetic log: twice with ``--threads 1``, once with ``--threads 2`` (forked
 workers). ``segments.csv``, ``profiles.csv``, ``metrics.json``, ``report.html`` (its tables
 included) and every plot must be byte-identical; ``model.skops`` too between the two runs with
 one thread (skops numbers objects by ``id()`` and dates its members: ``canonical_skops``

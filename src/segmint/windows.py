@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from segmint.errors import SegmintError
@@ -24,15 +24,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from segmint.clean import Cleaned
+    from segmint.engines.base import Engine
+    from segmint.features import FeatureTable
+    from segmint.io.sources import Source
 
 __all__ = [
     "EVERY",
+    "customer_table",
+    "dated_features",
+    "first_days",
     "log_days",
     "parse_as_of",
     "parse_window",
     "period_ends",
     "window_days",
     "window_features",
+    "window_note",
     "window_start",
 ]
 
@@ -52,9 +59,7 @@ def parse_window(text: str | int | None) -> str | None:
     match = _WINDOW.match(str(text))
     n = int(match.group(1)) if match else 0
     if match is None or n <= 0:
-        raise SegmintError(
-            f"--window {text}: write it as days or months, e.g. 90D or 12M (or all)"
-        )
+        raise SegmintError(f"--window {text}: write it as days or months, e.g. 90D or 12M (or all)")
     unit = (match.group(2) or "D").upper()
     if unit == "W":
         return f"{7 * n}D"
@@ -127,7 +132,9 @@ def log_days(cleaned: Cleaned) -> tuple[dt.date, dt.date]:
     _need_dated(cleaned)
     row = cleaned.engine.fetch("SELECT MIN(day) AS a, MAX(day) AS b FROM dated").to_pylist()[0]
     if row["a"] is None:
-        raise SegmintError(f"{cleaned.source.label} has no dated line; check the InvoiceDate column")
+        raise SegmintError(
+            f"{cleaned.source.label} has no dated line; check the InvoiceDate column"
+        )
     return row["a"], row["b"]
 
 
@@ -171,9 +178,7 @@ def window_features(
         for end in sorted(set(ends))
     )
     engine = cleaned.engine
-    engine.materialize(
-        "ends", f"SELECT * FROM (VALUES {values}) AS v(period_end, window_start)"
-    )
+    engine.materialize("ends", f"SELECT * FROM (VALUES {values}) AS v(period_end, window_start)")
     table = engine.fetch(window_feature_sql(list(features))).to_pandas()
     table["customer_id"] = table["customer_id"].astype(str)
     table["period_end"] = [v if isinstance(v, dt.date) else v.date() for v in table["period_end"]]
@@ -191,3 +196,99 @@ def first_days(cleaned: Cleaned) -> pd.DataFrame:
     ).to_pandas()
     table["customer_id"] = table["customer_id"].astype(str)
     return table
+
+
+def customer_table(
+    cleaned: Cleaned,
+    features: Sequence[str],
+    *,
+    as_of: dt.date | None = None,
+    window: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, str | None]]:
+    """The customer table as of a day over a window, and the period it covers.
+
+    Parameters
+    ----------
+    cleaned : Cleaned
+        From :func:`segmint.clean.clean`; with ``dated=True`` when ``as_of`` or ``window`` is set.
+    features : sequence of str
+        The feature columns.
+    as_of : datetime.date, optional
+        Default the last day of the log.
+    window : str, optional
+        From :func:`parse_window`; default every line up to ``as_of``.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The table as :func:`segmint.features.aggregate` gives it (without ``period_end``), and
+        ``{"as_of", "window", "first_day"}`` (ISO dates; ``first_day`` is the first day of
+        the window, or of the log). Without ``as_of`` and ``window``: ``aggregate`` and ``{}``.
+    """
+    from segmint.features import aggregate
+
+    if as_of is None and window is None:
+        return aggregate(cleaned, features), {}
+    first, last = log_days(cleaned)
+    end = as_of if as_of is not None else last
+    table = window_features(cleaned, [end], window, features).drop(columns="period_end")
+    if table.empty:
+        raise SegmintError(
+            f"{cleaned.source.label} has no customer with a purchase in the window "
+            f"ending {end}; pick an --as-of between {first} and {last} or a longer --window"
+        )
+    start = max(first, window_start(end, window) + dt.timedelta(days=1))
+    period = {"as_of": end.isoformat(), "window": window, "first_day": start.isoformat()}
+    return table.reset_index(drop=True), period
+
+
+def dated_features(
+    engine: Engine,
+    source: Source,
+    features: Sequence[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    exclude_service_codes: bool = False,
+    as_of: dt.date | None = None,
+    window: str | None = None,
+) -> tuple[FeatureTable, pd.DataFrame]:
+    """Clean ``source`` keeping the days, then the customer table and each customer's first day.
+
+    The table is as of ``as_of`` (default the log's last day) over ``window``
+    (:func:`customer_table`); the first days are over the whole log (:func:`first_days`).
+    """
+    from segmint.clean import clean
+    from segmint.features import FeatureTable
+
+    cleaned = clean(
+        engine,
+        source,
+        features=features,
+        columns=columns,
+        exclude_service_codes=exclude_service_codes,
+        dated=True,
+    )
+    end = as_of if as_of is not None else log_days(cleaned)[1]
+    table, period = customer_table(cleaned, features, as_of=end, window=window)
+    result = FeatureTable(
+        table, cleaned.audit, tuple(features), source.label, list(source.notes), period
+    )
+    return result, first_days(cleaned)
+
+
+def window_note(trained: str | None, scored: str | None) -> str | None:
+    """A warning when a model is applied over another window than the one it was trained on."""
+    if trained == scored:
+        return None
+
+    def words(w: str | None) -> str:
+        if w is None:
+            return "the whole log"
+        n, unit = int(w[:-1]), "day" if w[-1] == "D" else "month"
+        return f"{n} {unit}{'s' if n != 1 else ''}"
+
+    return (
+        f"the model was trained on features over {words(trained)} and is scoring over "
+        f"{words(scored)}: counts and spend grow with the window, so segments shift for that "
+        "reason alone; leave out --window to use the model's"
+    )

@@ -116,7 +116,6 @@ def compare(
     metadata: Mapping[str, Any],
     table: pd.DataFrame,
     segments: Sequence[int],
-    *,
     first_days: pd.DataFrame | None = None,
 ) -> tuple[list[str], dict[str, Any], list[str]]:
     """Mark the scored customers and compare them with training.

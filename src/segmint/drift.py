@@ -12,7 +12,10 @@ At scoring (:func:`compare`) every customer is marked:
 
 and the scored distributions are compared with training by the population stability index
 (PSI, ``sum((a - e) * ln(a / e))`` over the bins): below 0.1 stable, 0.1 to 0.25 a moderate
-shift, 0.25 and above a major one.
+shift, 0.25 and above a major one. Those bands suit thousands of customers; on fewer, two
+samples of one population differ by chance by about ``(1/n_train + 1/n_scored) * chi2(bins - 1)``
+(the PSI's sampling distribution), so a shift is reported only when it is also above the 99.9th
+percentile of that (:func:`noise`): a small stationary log raises no false alarm.
 """
 
 from __future__ import annotations
@@ -60,6 +63,15 @@ def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
     e = np.maximum(np.asarray(expected, dtype=float), _FLOOR)
     a = np.maximum(np.asarray(actual, dtype=float), _FLOOR)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def noise(n_bins: int, n_train: int, n_scored: int) -> float:
+    """The PSI two samples of one population exceed by chance once in a thousand."""
+    from scipy.stats import chi2
+
+    if n_bins < 2 or n_train == 0 or n_scored == 0:
+        return float("inf")
+    return float((1 / n_train + 1 / n_scored) * chi2.ppf(0.999, n_bins - 1))
 
 
 def training_record(
@@ -171,9 +183,11 @@ def compare(
     seg_psi = psi(ref["segments"], _shares(np.asarray(segments, dtype=int), len(ref["segments"])))
     figures["psi"] = {k: round(v, 4) for k, v in values.items()}
     figures["segments_psi"] = round(seg_psi, 4)
-    n = len(ids)
-    major = [k for k, v in values.items() if v >= MAJOR]
-    moderate = [k for k, v in values.items() if MODERATE <= v < MAJOR]
+    n, n_train = len(ids), int(ref["n"])
+    chance = {k: noise(len(ref["edges"][k]) + 1, n_train, n) for k in values}
+    real = {k: v for k, v in values.items() if v > chance[k]}
+    major = [k for k, v in real.items() if v >= MAJOR]
+    moderate = [k for k, v in real.items() if MODERATE <= v < MAJOR]
     if counts["known"] == 0 and len(major) * 2 >= len(values):
         warnings.append(
             f"THIS LOG LOOKS LIKE A DIFFERENT SHOP: none of its {n:,} customers was in the "
@@ -188,7 +202,7 @@ def compare(
             + ", ".join(words)
             + "; segments compare less well with training, retrain when the shift is major"
         )
-    if seg_psi >= MODERATE:
+    if seg_psi >= MODERATE and seg_psi > noise(len(ref["segments"]), n_train, n):
         train = ", ".join(f"{100 * s:.0f}%" for s in ref["segments"])
         warnings.append(
             f"segment shares moved from training ({train}) with PSI {seg_psi:.2f} "

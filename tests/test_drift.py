@@ -51,9 +51,7 @@ def test_a_stationary_log_raises_no_alarm_over_20_seeds() -> None:
     for seed in range(20):
         log, _ = moves_log(150, months=3, change_month=99, new_per_month=0, seed=seed)
         train, later = _month_features(log, 1), _month_features(log, 3)
-        status, figures, warnings = compare(
-            _record(train, "2011-01-31"), later, _segments(later)
-        )
+        status, figures, warnings = compare(_record(train, "2011-01-31"), later, _segments(later))
         assert warnings == [], (seed, figures)
         assert set(status) == {"known"}
         # at 150 customers chance alone reaches PSI 0.1 (seed 2: 0.14), hence the noise bar
@@ -77,7 +75,10 @@ def test_returning_customers_bought_before_the_training_end() -> None:
         {"customer_id": ["a", "c", "d"], "n_products": [1, 2, 3], "n_canceled_orders": 0}
     )
     firsts = pd.DataFrame(
-        {"customer_id": ["a", "c", "d"], "first_day": [dt.date(2011, 1, 5), dt.date(2010, 12, 1), dt.date(2011, 3, 1)]}
+        {
+            "customer_id": ["a", "c", "d"],
+            "first_day": [dt.date(2011, 1, 5), dt.date(2010, 12, 1), dt.date(2011, 3, 1)],
+        }
     )
     status, figures, _ = compare(_record(train, "2011-01-31"), scored, [0, 0, 0], firsts)
     assert status == ["known", "returning", "new"]

@@ -62,7 +62,7 @@ def test_planted_drift_is_flagged_and_new_customers_are_counted() -> None:
         200, months=4, change_month=2, new_per_month=15, lapse_share=0.9, grow_share=0.0, seed=1
     )
     train, later = _month_features(log, 1), _month_features(log, 4)
-    status, figures, warnings = compare(_record(train, "2011-01-31"), later, _segments(later))
+    _status, figures, warnings = compare(_record(train, "2011-01-31"), later, _segments(later))
     # new: arrived in February, March or April; everyone else bought in January
     assert figures["statuses"]["new"] == 45 == int((truth["first_month"] >= 1).sum())
     assert figures["segments_psi"] >= 0.25
@@ -80,7 +80,7 @@ def test_returning_customers_bought_before_the_training_end() -> None:
             "first_day": [dt.date(2011, 1, 5), dt.date(2010, 12, 1), dt.date(2011, 3, 1)],
         }
     )
-    status, figures, _ = compare(_record(train, "2011-01-31"), scored, [0, 0, 0], firsts)
+    status, _figures, _ = compare(_record(train, "2011-01-31"), scored, [0, 0, 0], firsts)
     assert status == ["known", "returning", "new"]
 
 

@@ -72,7 +72,7 @@ def test_planted_movements_are_recovered(
     html = (folder / "timeline.html").read_text()
     assert "http://" not in html and "https://" not in html and "Who moved where" in html
     assert pd.read_csv(folder / "transitions.csv")["customers"].sum() == t["customers"].sum()
-    again = track(model, path, tmp_path / "again", every="month")
+    track(model, path, tmp_path / "again", every="month")
     for name in ("transitions.csv", "timeline.csv", "timeline.html"):
         assert (folder / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
 

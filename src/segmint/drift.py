@@ -162,10 +162,13 @@ def compare(
             str(c): d.isoformat()
             for c, d in zip(first_days["customer_id"], first_days["first_day"], strict=True)
         }
-    status = [
-        "known" if c in known else "returning" if first.get(c, "9999") <= as_of else "new"  # type: ignore[operator]
-        for c in ids
-    ]
+    def status_of(customer: str) -> str:
+        if customer in known:
+            return "known"
+        day = first.get(customer)
+        return "returning" if day is not None and as_of is not None and day <= as_of else "new"
+
+    status = [status_of(c) for c in ids]
     counts = {s: status.count(s) for s in STATUSES}
     figures: dict[str, Any] = {"statuses": counts, "overlap": counts["known"]}
     warnings: list[str] = []

@@ -562,7 +562,7 @@ def fit_and_write(
     }
     assigned = segmenter.assign(X)
     segmenter.metadata_.update(  # what `predict` needs to tell what changed (segmint.drift)
-        training_record(table, table.features, assigned["kmeans_segment"], segmenter.k_)
+        training_record(table, table.features, assigned["kmeans_segment"].tolist(), segmenter.k_)
     )
     segments = pd.concat(
         [table.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
@@ -782,7 +782,9 @@ def score(
         [result.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
     )
     table["gmm_probability"] = table["gmm_probability"].round(6)
-    status, changes, drifted = compare(rules, result.table, assigned["kmeans_segment"], firsts)
+    status, changes, drifted = compare(
+        rules, result.table, assigned["kmeans_segment"].tolist(), firsts
+    )
     table["customer_status"] = status
     warnings += drifted
     outside = segmenter.out_of_range(X)

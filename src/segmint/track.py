@@ -177,7 +177,7 @@ def _timeline(scores: pd.DataFrame, movers: pd.DataFrame, names: Mapping[int, st
             row: dict[str, Any] = {
                 "period_end": end,
                 "segment": str(seg),
-                "name": "all customers" if seg == "all" else names[int(seg)],
+                "name": "all customers" if seg == "all" else names[int(str(seg))],
                 "customers": len(part),
                 "share": round(len(part) / total, 4) if total else 0.0,
                 "net_spend": round(float(part["net_spend"].sum()), 2),
@@ -264,7 +264,9 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     if frame is None:
         return []
     out = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return [{k: (str(v) if k.startswith("period") else v) for k, v in r.items()} for r in out]
+    return [
+        {str(k): (str(v) if str(k).startswith("period") else v) for k, v in r.items()} for r in out
+    ]
 
 
 def _page(result: Tracked, pair: pd.DataFrame | None, source: str, every: str) -> dict[str, Any]:

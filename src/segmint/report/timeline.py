@@ -115,21 +115,27 @@ def flow_figure(pairs: Sequence[Mapping[str, Any]], p0: str, p1: str, top: int =
     smooth = 3 * t**2 - 2 * t**3
     for r in sorted(pairs, key=lambda r: (key(str(r["from_segment"])), key(str(r["to_segment"])))):
         a, b = str(r["from_segment"]), str(r["to_segment"])
-        h = r["customers"] / total * (1 - gap * (max(len(left), len(right)) - 1))
         h_l = r["customers"] / total * (1 - gap * (len(left) - 1))
         h_r = r["customers"] / total * (1 - gap * (len(right) - 1))
-        del h
         y0_top, y1_top = lcur[a], rcur[b]
         lcur[a] -= h_l
         rcur[b] -= h_r
         top_y = y0_top + (y1_top - y0_top) * smooth
         bot_y = (y0_top - h_l) + ((y1_top - h_r) - (y0_top - h_l)) * smooth
-        x = 0.1 + 0.8 * t
         is_strong = (a, b) in strong
         ax.fill_between(
-            x, bot_y, top_y, color=_color(a), alpha=0.65 if is_strong else 0.12, linewidth=0
+            0.1 + 0.8 * t,
+            bot_y,
+            top_y,
+            color=_color(a),
+            alpha=0.65 if is_strong else 0.12,
+            linewidth=0,
         )
-    for states, pos, x, ha in ((left, lpos, 0.1, "right"), (right, rpos, 0.9, "left")):
+    sides: tuple[tuple[list[str], dict[str, list[float]], float, str], ...] = (
+        (left, lpos, 0.1, "right"),
+        (right, rpos, 0.9, "left"),
+    )
+    for states, pos, x, ha in sides:
         for s in states:
             lo, hi = pos[s]
             ax.fill_between([x - 0.012, x + 0.012], lo, hi, color=_color(s), linewidth=0)

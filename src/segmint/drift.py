@@ -162,6 +162,7 @@ def compare(
             str(c): d.isoformat()
             for c, d in zip(first_days["customer_id"], first_days["first_day"], strict=True)
         }
+
     def status_of(customer: str) -> str:
         if customer in known:
             return "known"

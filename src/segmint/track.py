@@ -105,6 +105,7 @@ def flows(
     first = dict(zip(first_days["customer_id"], first_days["first_day"], strict=True))
     by_end = {e: scores[scores["period_end"] == e].set_index("customer_id") for e in ends}
     label = {**{str(s): n for s, n in names.items()}, NEW: "new customers", LAPSED: "lapsed"}
+    back = {**label, LAPSED: "back after a gap"}  # lapsed on the earlier side: came back
     order = {**{str(s): i for i, s in enumerate(sorted(names))}, NEW: 1000, LAPSED: 1001}
     rows = []
     for p0, p1 in itertools.pairwise(ends):
@@ -140,7 +141,7 @@ def flows(
         )
         .reset_index()
     )
-    grouped["from_name"] = grouped["from_segment"].map(label)
+    grouped["from_name"] = grouped["from_segment"].map(back)
     grouped["to_name"] = grouped["to_segment"].map(label)
     grouped["_a"] = grouped["from_segment"].map(order)
     grouped["_b"] = grouped["to_segment"].map(order)

@@ -89,8 +89,8 @@ def flow_figure(pairs: Sequence[Mapping[str, Any]], p0: str, p1: str, top: int =
 
     left = sorted({str(r["from_segment"]) for r in pairs}, key=key)
     right = sorted({str(r["to_segment"]) for r in pairs}, key=key)
-    names = {str(r["from_segment"]): str(r["from_name"]) for r in pairs}
-    names.update({str(r["to_segment"]): str(r["to_name"]) for r in pairs})
+    lnames = {str(r["from_segment"]): str(r["from_name"]) for r in pairs}
+    rnames = {str(r["to_segment"]): str(r["to_name"]) for r in pairs}
     total = float(sum(r["customers"] for r in pairs)) or 1.0
     gap = 0.02
 
@@ -136,6 +136,7 @@ def flow_figure(pairs: Sequence[Mapping[str, Any]], p0: str, p1: str, top: int =
         (right, rpos, 0.9, "left"),
     )
     for states, pos, x, ha in sides:
+        names = lnames if ha == "right" else rnames
         for s in states:
             lo, hi = pos[s]
             ax.fill_between([x - 0.012, x + 0.012], lo, hi, color=_color(s), linewidth=0)

@@ -55,6 +55,8 @@ def test_predict_on_the_training_log_reproduces_the_segments(
     assert "outside the feature ranges" not in result.stderr
     scored = pd.read_csv(scored_path, dtype={"customer_id": str})
     segments = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    # every customer of the training log is known to the model (segmint.drift)
+    assert (scored.pop("customer_status") == "known").all()
     assert list(scored.columns) == list(segments.columns)
     assert "n_orders" in scored.columns  # the run's features, not the defaults
     pd.testing.assert_frame_equal(scored, segments)

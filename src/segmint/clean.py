@@ -17,6 +17,7 @@ from segmint.errors import SegmintError
 from segmint.rules import (
     PARTIALS,
     customer_rule,
+    dated_lines_query,
     lines_query,
     row_query,
     text_of,
@@ -52,6 +53,9 @@ class Cleaned:
         Rows read, dropped and kept.
     features : tuple of str
         The features the table can give.
+    dated : bool
+        Whether the engine also holds the table ``dated``: the clean lines with their day, for
+        features over windows (:mod:`segmint.windows`).
     """
 
     engine: Engine
@@ -59,6 +63,7 @@ class Cleaned:
     source: Source
     audit: Audit
     features: tuple[str, ...]
+    dated: bool = False
 
 
 def clean(
@@ -68,6 +73,7 @@ def clean(
     features: Sequence[str] = DEFAULT_FEATURES,
     columns: Mapping[str, str] | None = None,
     exclude_service_codes: bool = False,
+    dated: bool = False,
 ) -> Cleaned:
     """Register ``source`` on ``engine``, clean it and keep the clean lines per customer.
 
@@ -103,7 +109,11 @@ def clean(
         dupes = sorted({c for c in names if names.count(c) > 1})
         raise SegmintError(f"{source.label} has two columns named {dupes[0]!r}; rename one")
     needed = required_columns(features)
+    if dated:  # a window needs the day of every line; spend is kept when it can be
+        needed = tuple(dict.fromkeys((*needed, "invoice_date")))
     found = resolve_columns(names, columns, required=needed, source=source.label)
+    if dated:
+        needed += tuple(c for c in ("quantity", "unit_price") if c in found and c not in needed)
     audit = _clean_lines(
         engine,
         source,
@@ -112,8 +122,9 @@ def clean(
         needed,
         exclude_service_codes=exclude_service_codes,
         features=features,
+        dated=dated,
     )
-    return Cleaned(engine, CLEAN_TABLE, source, audit, tuple(features))
+    return Cleaned(engine, CLEAN_TABLE, source, audit, tuple(features), dated)
 
 
 def _figures(counts: Sequence[Mapping[str, Any]], exclude: bool) -> dict[str, int]:
@@ -150,6 +161,7 @@ def _clean_lines(
     *,
     exclude_service_codes: bool = False,
     features: Sequence[str] = DEFAULT_FEATURES,
+    dated: bool = False,
 ) -> Audit:
     """Summarise the clean lines per customer as the table ``clean`` and return the audit.
 
@@ -289,6 +301,15 @@ def _clean_lines(
             "SELECT COUNT(DISTINCT customer_key) AS customers, "
             "COUNT(DISTINCT cancel_invoice) AS cancellation_invoices FROM lines"
         ).to_pylist()[0]
+    if dated:  # the clean lines with their day, the rules applied row by row
+        money = "quantity" in found and "unit_price" in found
+        day_need = ["last_date", "n_orders", *(["monetary"] if money else [])]
+        day_sql, _ = row_query(
+            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=day_need
+        )
+        engine.materialize(
+            "dated", dated_lines_query(f"({day_sql}) AS r", fp_cols, kept, money=money)
+        )
     if staged:
         engine.drop("staged")
     partials = ", ".join(["n_products", *need])

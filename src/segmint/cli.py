@@ -191,6 +191,18 @@ MasterOpt = Annotated[
     str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Features as of this day, YYYY-MM-DD (default: the log's last)."),
+]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        help="Features over this window up to --as-of: days (90D) or months (12M) "
+        "(default: the whole log; predict: the model's).",
+    ),
+]
 LogInputs = Annotated[
     list[str] | None,
     typer.Argument(
@@ -249,6 +261,8 @@ def features(
     spark_master: MasterOpt = None,
     table: TableOpt = None,
     quiet: QuietOpt = False,
+    as_of: AsOfOpt = None,
+    window: WindowOpt = None,
 ) -> None:
     """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
     from segmint.io.outputs import output_kind
@@ -268,6 +282,8 @@ def features(
         memory_limit=memory_limit,
         temp_directory=temp_dir,
         spark_master=spark_master,
+        as_of=as_of,
+        window=window,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
     export_features(result, output)
@@ -341,6 +357,8 @@ def run(
     table: TableOpt = None,
     spark_collect_limit: CollectOpt = 2_000_000,
     quiet: QuietOpt = False,
+    as_of: AsOfOpt = None,
+    window: WindowOpt = None,
 ) -> None:
     """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
     _run(
@@ -365,6 +383,8 @@ def run(
         temp_directory=temp_dir,
         spark_master=spark_master,
         spark_collect_limit=spark_collect_limit,
+        as_of=as_of,
+        window=window,
     )
 
 
@@ -424,8 +444,14 @@ def predict(
     column: ColumnOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
+    as_of: AsOfOpt = None,
+    window: WindowOpt = None,
 ) -> None:
-    """Score new customers with a saved model, without refitting."""
+    """Score new customers with a saved model, without refitting; tell what changed.
+
+    Each customer is marked known, returning or new (customer_status), and the features and
+    segment shares are compared with training (population stability index).
+    """
     from segmint.io.outputs import atomic_file, output_kind
     from segmint.io.tables import write_table
     from segmint.pipeline import score
@@ -433,14 +459,60 @@ def predict(
     kind = output_kind(output)
     progress = Progress(quiet)
     progress("aggregating the new log with the model's rules")
-    scored = score(model, inputs, columns=_mapping(column), encoding=encoding)
+    scored = score(
+        model, inputs, columns=_mapping(column), encoding=encoding, as_of=as_of, window=window
+    )
     for warning in scored.warnings:
         _err(f"warning: {warning}")
+    statuses = scored.changes.get("statuses", {})
+    if statuses and not quiet:
+        _err("customers: " + ", ".join(f"{n:,} {s}" for s, n in statuses.items()))
     with atomic_file(output) as tmp:
         final = tmp.with_suffix(kind)
         write_table(scored.table, final)
         final.replace(tmp)
     progress(f"wrote {len(scored.table):,} customers to {output}")
+
+
+@app.command()
+@handled
+def track(
+    inputs: Inputs,
+    model: Annotated[Path, typer.Option("--model", "-m", help="model.skops from a run.")],
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder.")],
+    every: Annotated[str, typer.Option("--every", help="month or quarter.")] = "month",
+    window: WindowOpt = None,
+    column: ColumnOpt = None,
+    encoding: EncodingOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing output folder.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Segments over time: score every customer at each month or quarter end, who moved where.
+
+    Writes transitions.csv, timeline.csv and timeline.html into OUTDIR.
+    """
+    from segmint.track import track as track_segments
+
+    progress = Progress(quiet)
+    result = track_segments(
+        model,
+        inputs,
+        outdir,
+        every=every,
+        window=window,
+        columns=_mapping(column),
+        encoding=encoding,
+        force=force,
+        progress=progress,
+    )
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    if not quiet:
+        for line in result.summary:
+            print(line)
+        print(f"wrote {outdir}/ (timeline.html, transitions.csv, timeline.csv)")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
 from segmint.rules import FEATURE_DTYPES, feature_sql
@@ -68,6 +68,9 @@ class FeatureTable:
         How the input is named in messages.
     notes : list of str
         Things a user should know (for example Excel sheets skipped).
+    period : dict
+        With ``--as-of`` or ``--window``: ``as_of``, ``window`` and ``first_day`` (ISO dates and
+        the window's text, :mod:`segmint.windows`); empty for the whole log.
     """
 
     table: pd.DataFrame
@@ -75,6 +78,7 @@ class FeatureTable:
     features: tuple[str, ...]
     source: str
     notes: list[str] = field(default_factory=list)
+    period: dict[str, Any] = field(default_factory=dict)
 
 
 def aggregate(cleaned: Cleaned, features: Sequence[str] | None = None) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +166,8 @@ def customer_features(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    as_of: str | date | None = None,
+    window: str | None = None,
 ) -> FeatureTable:
     """Turn a transaction log into one row per customer.
 
@@ -185,6 +188,9 @@ def customer_features(
         Where the SQL runs: an engine's name, or an open engine (left open).
     threads, memory_limit, temp_directory, spark_master
         Engine settings, see :func:`get_engine`.
+    as_of, window : str, optional
+        Features as of a day (``YYYY-MM-DD``, default the log's last) over a window (``90D``,
+        ``12M``; default every line), see :mod:`segmint.windows`.
 
     Returns
     -------
@@ -198,10 +204,12 @@ def customer_features(
     >>> result.table.head()  # doctest: +SKIP
     """
     from segmint.clean import clean
-    from segmint.features import FeatureTable, aggregate, parse_features
+    from segmint.features import FeatureTable, parse_features
     from segmint.io.sources import resolve_source
+    from segmint.windows import customer_table, parse_as_of, parse_window
 
     names = parse_features(features)
+    day, span = parse_as_of(as_of), parse_window(window)
     given = isinstance(engine, Engine)
     eng = (
         engine
@@ -222,10 +230,10 @@ def customer_features(
             features=names,
             columns=columns,
             exclude_service_codes=exclude_service_codes,
+            dated=day is not None or span is not None,
         )
-        return FeatureTable(
-            aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
-        )
+        table, period = customer_table(cleaned, names, as_of=day, window=span)
+        return FeatureTable(table, cleaned.audit, names, source.label, list(source.notes), period)
     finally:
         if not given:
             eng.close()
@@ -293,6 +301,8 @@ def run(
     spark_master: str | None = None,
     spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
+    as_of: str | date | None = None,
+    window: str | None = None,
 ) -> RunResult:
     """Run the whole pipeline on a transaction log.
 
@@ -328,6 +338,8 @@ def run(
         clustered as locally; above it, with Spark MLlib (:mod:`segmint.spark.mllib`).
     progress : callable, optional
         Called with a short message as each stage starts.
+    as_of, window
+        See :func:`segmint.customer_features`; the model records them for ``score``.
 
     Returns
     -------
@@ -335,10 +347,12 @@ def run(
     """
     from segmint._startup import early, import_in_background
     from segmint.clean import clean
-    from segmint.features import FeatureTable, aggregate, parse_features
+    from segmint.features import FeatureTable, parse_features
     from segmint.io.sources import resolve_source
+    from segmint.windows import customer_table, parse_as_of, parse_window
 
     names = parse_features(features)
+    day, span = parse_as_of(as_of), parse_window(window)
     check_options(k, k_range, scale, gmm_criterion)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
@@ -363,6 +377,7 @@ def run(
                 features=names,
                 columns=columns,
                 exclude_service_codes=exclude_service_codes,
+                dated=day is not None or span is not None,
             )
             if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
                 return _cluster_on_spark(
@@ -377,8 +392,9 @@ def run(
                     force=force,
                     progress=progress,
                 )
+            customers, period = customer_table(cleaned, names, as_of=day, window=span)
             table = FeatureTable(
-                aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
+                customers, cleaned.audit, names, source.label, list(source.notes), period
             )
         finally:
             eng.close()
@@ -524,6 +540,7 @@ def fit_and_write(
     import pandas as pd
 
     from segmint.cluster import describe
+    from segmint.drift import training_record
     from segmint.model import Segmenter
 
     X = table.table[list(table.features)]
@@ -545,6 +562,9 @@ def fit_and_write(
         "exclude_service_codes": exclude_service_codes,
     }
     assigned = segmenter.assign(X)
+    segmenter.metadata_.update(  # what `predict` needs to tell what changed (segmint.drift)
+        training_record(table, table.features, assigned["kmeans_segment"].tolist(), segmenter.k_)
+    )
     segments = pd.concat(
         [table.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
     )
@@ -684,10 +704,13 @@ class Scored:
         ``kmeans_name``, ``gmm_segment``, ``gmm_name``, ``gmm_probability``.
     warnings : list of str
         For example customers outside the ranges the model was trained on.
+    changes : dict
+        What changed since training (:func:`segmint.drift.compare`): statuses, PSI.
     """
 
     table: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
 
 
 def score(
@@ -696,6 +719,8 @@ def score(
     *,
     columns: Mapping[str, str] | None = None,
     encoding: str | None = None,
+    as_of: str | date | None = None,
+    window: str | None = None,
 ) -> Scored:
     """Assign the segments of a saved model to the customers of a new log.
 
@@ -709,17 +734,23 @@ def score(
         Column mapping for the new log.
     encoding : {"utf-8", "latin-1"}, optional
         Force the CSV encoding.
+    as_of, window
+        As in :func:`run`; default the log's last day and the model's window.
 
     Returns
     -------
     Scored
+        ``table`` ends with ``customer_status`` (:mod:`segmint.drift`).
     """
     from segmint._startup import early
 
     early()  # before pandas, so that loading the model is fast
     import pandas as pd
 
+    from segmint.drift import compare
+    from segmint.io.sources import resolve_source
     from segmint.model import load
+    from segmint.windows import dated_features, parse_as_of, parse_window, window_note
 
     segmenter = load(model)
     if not hasattr(segmenter, "feature_names_in_"):
@@ -728,20 +759,35 @@ def score(
             "computed from a log; pass a model.skops written by `segmint run`"
         )
     rules = getattr(segmenter, "metadata_", {}) or {}
-    result = customer_features(
-        inputs,
-        features=list(segmenter.feature_names_in_),
-        columns=columns,
-        exclude_service_codes=bool(rules.get("exclude_service_codes", False)),
-        encoding=encoding,
-    )
+    trained = (rules.get("period") or {}).get("window")
+    span = trained if window is None else parse_window(window)
+    warnings = [note] if (note := window_note(trained, span)) else []
+    names, exclude = list(segmenter.feature_names_in_), bool(rules.get("exclude_service_codes"))
+    if rules.get("period") or span is not None or as_of is not None:  # segmint.windows
+        eng = get_engine("duckdb")
+        try:
+            result, firsts = dated_features(
+                eng, resolve_source(inputs, encoding=encoding), names, columns=columns,
+                exclude_service_codes=exclude, as_of=parse_as_of(as_of), window=span,
+            )  # fmt: skip
+        finally:
+            eng.close()
+    else:
+        result, firsts = customer_features(
+            inputs, features=names, columns=columns, exclude_service_codes=exclude,
+            encoding=encoding,
+        ), None  # fmt: skip
     X = result.table[list(segmenter.feature_names_in_)]
     assigned = segmenter.assign(X)
     table = pd.concat(
         [result.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
     )
     table["gmm_probability"] = table["gmm_probability"].round(6)
-    warnings: list[str] = []
+    status, changes, drifted = compare(
+        rules, result.table, assigned["kmeans_segment"].tolist(), firsts
+    )
+    table["customer_status"] = status
+    warnings += drifted
     outside = segmenter.out_of_range(X)
     n_out = int(outside.sum())
     if n_out:
@@ -749,4 +795,4 @@ def score(
             f"{n_out:,} of {len(X):,} customers lie outside the feature ranges the model was "
             "trained on; their segments are extrapolated"
         )
-    return Scored(table, warnings)
+    return Scored(table, warnings, changes)

@@ -21,14 +21,17 @@ __all__ = [
     "FEATURE_DTYPES",
     "FEATURE_SQL",
     "PARTIALS",
+    "WINDOW_FEATURE_SQL",
     "canonical_select",
     "customer_rule",
+    "dated_lines_query",
     "feature_sql",
     "lines_query",
     "row_query",
     "text_of",
     "text_value",
     "value_checks",
+    "window_feature_sql",
 ]
 
 #: Date layouts found in exports of these files, tried in order.
@@ -362,3 +365,64 @@ def feature_sql(features: Sequence[str]) -> str:
     """The query producing one row per customer from the table ``clean``."""
     cols = ", ".join(f"{FEATURE_SQL[f]} AS {f}" for f in features)
     return f"SELECT customer_id, {cols} FROM clean GROUP BY customer_id ORDER BY customer_id"
+
+
+# --- Windows (features as of a date, over a window) -------------------------------------------
+# The clean lines kept with their day, so that the features of any window (as of a date) and of
+# many windows at once (one per period end, :mod:`segmint.windows`) come from one GROUP BY.
+
+#: SQL of each feature over the table ``dated`` joined to the table ``ends`` (``e``): one row per
+#: (period end, customer). ``net_spend`` (purchases less cancellations) is for ``track``.
+WINDOW_FEATURE_SQL: dict[str, str] = {
+    "n_products": "COUNT(DISTINCT stock_code) FILTER (WHERE cancel_invoice IS NULL)",
+    "n_canceled_orders": "COUNT(DISTINCT cancel_invoice)",
+    "n_orders": "COUNT(DISTINCT order_invoice)",
+    "recency_days": (
+        "DATE_DIFF('day', COALESCE(MAX(day) FILTER (WHERE cancel_invoice IS NULL), MAX(day)), "
+        "e.period_end)"
+    ),
+    "monetary": "CAST(COALESCE(SUM(amount) FILTER (WHERE cancel_invoice IS NULL), 0) AS DOUBLE)",
+    "cancel_rate": (
+        "CAST(COUNT(DISTINCT cancel_invoice) AS DOUBLE) / "
+        "(COUNT(DISTINCT cancel_invoice) + COUNT(DISTINCT order_invoice))"
+    ),
+    "net_spend": "CAST(COALESCE(SUM(amount), 0) AS DOUBLE)",
+}
+
+
+def dated_lines_query(rows: str, fp_cols: Sequence[str], kept: str, *, money: bool) -> str:
+    """The clean lines per (customer, cancellation invoice, stock code, invoice, day).
+
+    ``rows`` is :func:`row_query` with the rules applied row by row (``raw_keys=False``) and
+    ``need`` holding ``n_orders`` and ``last_date`` (and ``monetary`` when ``money``). With
+    ``money`` the rows are first made distinct by their fingerprint, as in :func:`lines_query`,
+    and ``amount`` sums the distinct lines (negative on cancellation lines).
+    """
+    keys = ["__cid", "__cinv", "__stock", "__oinv", "CAST(__date AS DATE)"]
+    if money:
+        cols = "__cid, __cinv, __stock, __oinv, __date, __amount"
+        rows = f"(SELECT {cols} FROM {rows} WHERE {kept} GROUP BY {', '.join(fp_cols)}, {cols}) d"
+        kept = "TRUE"
+    amount = ", SUM(__amount) AS amount" if money else ""
+    return (
+        "SELECT __cid AS customer_id, __cinv AS cancel_invoice, __stock AS stock_code, "
+        f"__oinv AS order_invoice, CAST(__date AS DATE) AS day{amount} "
+        f"FROM {rows} WHERE {kept} GROUP BY {', '.join(keys)}"
+    )
+
+
+def window_feature_sql(features: Sequence[str]) -> str:
+    """One row per (period end, customer with a line in its window) from ``dated`` and ``ends``.
+
+    ``ends`` holds ``period_end`` and ``window_start`` (DATE): a window is the days in
+    ``(window_start, period_end]``; recency is measured to ``period_end``.
+    """
+    cols = ", ".join(f"{WINDOW_FEATURE_SQL[f]} AS {f}" for f in features)
+    return (
+        f"SELECT e.period_end, d.customer_id, {cols} FROM dated AS d JOIN ends AS e "
+        "ON d.day > e.window_start AND d.day <= e.period_end "
+        "GROUP BY e.period_end, d.customer_id ORDER BY e.period_end, d.customer_id"
+    )
+
+
+# --- end of windows ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "segmint.rules": 4,
     "segmint.clean": 5,
     "segmint._bad_values": 5,
+    "segmint.quality": 5,
     "segmint.features": 6,
     "segmint.cluster": 7,
     "segmint.model": 8,

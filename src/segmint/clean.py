@@ -66,6 +66,8 @@ class Cleaned:
         :data:`MONTH_TABLE` and :data:`COUNTRY_TABLE` exist.
     found : dict of str to str
         ``{canonical: raw_column}`` of the source.
+    types : dict of str to str
+        ``{raw_column: sql_type}``, every column of the source as the engine read it.
     """
 
     engine: Engine
@@ -75,6 +77,7 @@ class Cleaned:
     features: tuple[str, ...]
     partials: tuple[str, ...] = ()
     found: Mapping[str, str] = field(default_factory=dict)
+    types: Mapping[str, str] = field(default_factory=dict)
 
 
 def clean(
@@ -142,7 +145,7 @@ def clean(
         need=sorted(need),
     )
     return Cleaned(
-        engine, CLEAN_TABLE, source, audit, tuple(features), tuple(sorted(need)), dict(found)
+        engine, CLEAN_TABLE, source, audit, tuple(features), tuple(sorted(need)), dict(found), dict(described)
     )
 
 

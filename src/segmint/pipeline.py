@@ -262,6 +262,32 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Described:
+    """What describes the customers besides the clustering features (see :func:`run`).
+
+    Attributes
+    ----------
+    customers : pandas.DataFrame
+        :func:`segmint.features.describe_customers`, rows as in the customer table.
+    monthly : pandas.DataFrame or None
+        :func:`segmint.features.monthly_activity`.
+    quality : dict
+        :func:`segmint.quality.data_quality`.
+    """
+
+    customers: pd.DataFrame
+    monthly: pd.DataFrame | None
+    quality: dict[str, Any]
+
+
+def _describe(cleaned: Cleaned) -> Described:
+    from segmint.features import describe_customers, monthly_activity
+    from segmint.quality import data_quality
+
+    return Described(describe_customers(cleaned), monthly_activity(cleaned), data_quality(cleaned))
+
+
 def run(
     inputs: Inputs,
     outdir: str | os.PathLike | None = None,
@@ -285,6 +311,8 @@ def run(
     spark_master: str | None = None,
     spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
+    currency: str | None = None,
+    segment_lists: bool = False,
 ) -> RunResult:
     """Run the whole pipeline on a transaction log.
 
@@ -320,6 +348,11 @@ def run(
         clustered as locally; above it, with Spark MLlib (:mod:`segmint.spark.mllib`).
     progress : callable, optional
         Called with a short message as each stage starts.
+    currency : str, optional
+        ISO code or symbol money is shown in (``"GBP"``, ``"£"``); plain numbers without it.
+    segment_lists : bool, default=False
+        Also write ``segment_lists/``: one CSV of customer ids (and net spend) per KMeans
+        segment, for a campaign tool.
 
     Returns
     -------
@@ -355,6 +388,7 @@ def run(
                 features=names,
                 columns=columns,
                 exclude_service_codes=exclude_service_codes,
+                descriptors=True,
             )
             if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
                 return _cluster_on_spark(
@@ -372,6 +406,7 @@ def run(
             table = FeatureTable(
                 aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
             )
+            described = _describe(cleaned)
         finally:
             eng.close()
         return fit_and_write(
@@ -390,6 +425,9 @@ def run(
             threads=threads,
             exclude_service_codes=exclude_service_codes,
             reporter=reporter,
+            described=described,
+            currency=currency,
+            segment_lists=segment_lists,
         )
     finally:
         if reporter is not None:
@@ -506,11 +544,15 @@ def fit_and_write(
     threads: int | None = None,
     exclude_service_codes: bool = False,
     reporter: Worker | None = None,
+    described: Described | None = None,
+    currency: str | None = None,
+    segment_lists: bool = False,
 ) -> RunResult:
     """Cluster a customer table and write every output (the second half of :func:`run`).
 
     ``reporter``, when given, is a :class:`~segmint._parallel.Worker` that has matplotlib loaded
-    and draws the report while this process saves the model.
+    and draws the report while this process saves the model. With ``described`` the segments
+    are named, valued and given actions from the descriptors (:func:`_describe_segments`).
     """
     import pandas as pd
 
@@ -535,12 +577,17 @@ def fit_and_write(
         "features": list(table.features),
         "exclude_service_codes": exclude_service_codes,
     }
+    business: dict[str, Any] = {}
+    if described is not None:
+        business = _describe_segments(segmenter, table, described)
     assigned = segmenter.assign(X)
     segments = pd.concat(
         [table.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
     )
     segments["gmm_probability"] = segments["gmm_probability"].round(6)
     profiles = segmenter.profiles_
+    if described is not None:
+        profiles = profiles.merge(business.pop("table"), on=["method", "segment"], how="left")
     metrics: dict[str, Any] = {
         "segmint_version": versions()["segmint"],
         "input": {"source": table.source, "engine": engine, "notes": table.notes},
@@ -553,10 +600,12 @@ def fit_and_write(
             "n_bootstrap": n_bootstrap,
             "seed": seed,
             "exclude_service_codes": exclude_service_codes,
+            "currency": currency,
         },
         "audit": table.audit.to_dict(),
         "features": list(table.features),
         **describe(segmenter),
+        **business,
         "versions": versions(),
     }
     result = RunResult(
@@ -571,10 +620,77 @@ def fit_and_write(
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, indent=2, sort_keys=False, allow_nan=False) + "\n"
         )
+        if segment_lists:
+            _write_segment_lists(segments, described, tmp / "segment_lists")
         _save_and_report(
             segmenter, tmp, report=report, n_jobs=threads, progress=progress, reporter=reporter
         )
     return result
+
+
+def _describe_segments(
+    segmenter: Segmenter, table: FeatureTable, described: Described
+) -> dict[str, Any]:
+    """Name, value and actions of the segments from the descriptors (``profiles.csv``, metrics).
+
+    The names replace the feature-based ones on ``segmenter`` (so ``model.skops`` and
+    ``segmint predict`` give them too). Returns the metrics.json parts ``descriptors``,
+    ``segments``, ``monthly`` and ``data_quality``, and under ``table`` the columns that
+    ``profiles.csv`` adds.
+    """
+    import numpy as np
+
+    from segmint.cluster import json_safe
+    from segmint.cluster.business import business_profiles
+    from segmint.cluster.value import monthly_by_segment
+    from segmint.features import DESCRIPTORS
+
+    customers = described.customers
+    ids = table.table["customer_id"].astype(str).to_numpy()
+    if not np.array_equal(customers["customer_id"].to_numpy(), ids):
+        raise SegmintError("internal: the descriptors and the customer table differ in rows")
+    labels = {
+        "kmeans": (np.asarray(segmenter.labels_), int(segmenter.k_)),
+        "gmm": (np.asarray(segmenter.gmm_labels_), int(segmenter.gmm_n_components_)),
+    }
+    business, names, details = business_profiles(customers, labels)
+    segmenter.kmeans_names_ = names["kmeans"]
+    segmenter.gmm_names_ = names["gmm"]
+    profiles = segmenter.profiles_
+    for method, found in names.items():
+        rows = profiles["method"] == method
+        profiles.loc[rows, "name"] = [found[int(s)] for s in profiles.loc[rows, "segment"]]
+    monthly: dict[str, Any] = {}
+    if described.monthly is not None:
+        for method, (lab, _) in labels.items():
+            frame = monthly_by_segment(described.monthly, ids, lab, method)
+            monthly[method] = frame.drop(columns="method").to_dict(orient="records")
+    present = [c for c in DESCRIPTORS if c in customers.columns]
+    extra = business.drop(columns=["name", "customers", "customer_share"])
+    extra = extra.drop(columns=[c for c in extra.columns if c in profiles.columns and c not in ("method", "segment")])
+    return {
+        "table": extra,
+        "descriptors": {c: DESCRIPTORS[c] for c in present},
+        "segments": json_safe(details),
+        "monthly": json_safe(monthly, digits=15),
+        "data_quality": json_safe(described.quality),
+    }
+
+
+def _write_segment_lists(
+    segments: pd.DataFrame, described: Described | None, folder: Path
+) -> None:
+    """One CSV per KMeans segment: ``customer_id`` (and ``net_spend``), for a campaign tool."""
+    import re
+
+    folder.mkdir()
+    frame = segments[["customer_id", "kmeans_segment", "kmeans_name"]]
+    if described is not None and "net_spend" in described.customers:
+        frame = frame.assign(net_spend=described.customers["net_spend"].to_numpy())
+    for (segment, name), part in frame.groupby(["kmeans_segment", "kmeans_name"], sort=True):
+        slug = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:60]
+        cols = [c for c in ("customer_id", "net_spend") if c in part]
+        write_table(part[cols].reset_index(drop=True), folder / f"segment_{segment}_{slug}.csv")
 
 
 def _save_and_report(

@@ -152,8 +152,9 @@ FeaturesOpt = Annotated[
     str | None,
     typer.Option(
         "--features",
-        help="Extra features, comma-separated: n_orders, recency_days, monetary, "
-        "cancel_rate, or all.",
+        help="Features to cluster on, comma-separated, exactly these: n_products, "
+        "n_canceled_orders, n_orders, recency_days, monetary (net spend), cancel_rate, or all "
+        "(default n_products,n_canceled_orders).",
     ),
 ]
 ExcludeOpt = Annotated[
@@ -341,6 +342,19 @@ def run(
     table: TableOpt = None,
     spark_collect_limit: CollectOpt = 2_000_000,
     quiet: QuietOpt = False,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency", help="Show money in this currency: an ISO code (GBP) or a symbol."
+        ),
+    ] = None,
+    segment_lists: Annotated[
+        bool,
+        typer.Option(
+            "--segment-lists",
+            help="Also write segment_lists/: one CSV of customer ids per KMeans segment.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
     _run(
@@ -365,6 +379,8 @@ def run(
         temp_directory=temp_dir,
         spark_master=spark_master,
         spark_collect_limit=spark_collect_limit,
+        currency=currency,
+        segment_lists=segment_lists,
     )
 
 

@@ -631,66 +631,28 @@ def fit_and_write(
 def _describe_segments(
     segmenter: Segmenter, table: FeatureTable, described: Described
 ) -> dict[str, Any]:
-    """Name, value and actions of the segments from the descriptors (``profiles.csv``, metrics).
+    """:func:`segmint.cluster.business.describe_segments` of a fitted run."""
+    from segmint.cluster.business import describe_segments
 
-    The names replace the feature-based ones on ``segmenter`` (so ``model.skops`` and
-    ``segmint predict`` give them too). Returns the metrics.json parts ``descriptors``,
-    ``segments``, ``monthly`` and ``data_quality``, and under ``table`` the columns that
-    ``profiles.csv`` adds.
-    """
-    import numpy as np
-
-    from segmint.cluster import json_safe
-    from segmint.cluster.business import business_profiles
-    from segmint.cluster.value import monthly_by_segment
-    from segmint.features import DESCRIPTORS
-
-    customers = described.customers
-    ids = table.table["customer_id"].astype(str).to_numpy()
-    if not np.array_equal(customers["customer_id"].to_numpy(), ids):
-        raise SegmintError("internal: the descriptors and the customer table differ in rows")
-    labels = {
-        "kmeans": (np.asarray(segmenter.labels_), int(segmenter.k_)),
-        "gmm": (np.asarray(segmenter.gmm_labels_), int(segmenter.gmm_n_components_)),
-    }
-    business, names, details = business_profiles(customers, labels)
-    segmenter.kmeans_names_ = names["kmeans"]
-    segmenter.gmm_names_ = names["gmm"]
-    profiles = segmenter.profiles_
-    for method, found in names.items():
-        rows = profiles["method"] == method
-        profiles.loc[rows, "name"] = [found[int(s)] for s in profiles.loc[rows, "segment"]]
-    monthly: dict[str, Any] = {}
-    if described.monthly is not None:
-        for method, (lab, _) in labels.items():
-            frame = monthly_by_segment(described.monthly, ids, lab, method)
-            monthly[method] = frame.drop(columns="method").to_dict(orient="records")
-    present = [c for c in DESCRIPTORS if c in customers.columns]
-    extra = business.drop(columns=["name", "customers", "customer_share"])
-    extra = extra.drop(columns=[c for c in extra.columns if c in profiles.columns and c not in ("method", "segment")])
-    return {
-        "table": extra,
-        "descriptors": {c: DESCRIPTORS[c] for c in present},
-        "segments": json_safe(details),
-        "monthly": json_safe(monthly, digits=15),
-        "data_quality": json_safe(described.quality),
-    }
+    return describe_segments(
+        segmenter,
+        table.table["customer_id"].astype(str).to_numpy(),
+        described.customers,
+        described.monthly,
+        described.quality,
+    )
 
 
 def _write_segment_lists(
     segments: pd.DataFrame, described: Described | None, folder: Path
 ) -> None:
     """One CSV per KMeans segment: ``customer_id`` (and ``net_spend``), for a campaign tool."""
-    import re
+    from segmint.io.tables import write_segment_lists
 
-    folder.mkdir()
     frame = segments[["customer_id", "kmeans_segment", "kmeans_name"]]
     if described is not None and "net_spend" in described.customers:
         frame = frame.assign(net_spend=described.customers["net_spend"].to_numpy())
-    for (segment, name), part in frame.groupby(["kmeans_segment", "kmeans_name"], sort=True):
-        slug = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:60]
-        cols = [c for c in ("customer_id", "net_spend") if c in part]
-        write_table(part[cols].reset_index(drop=True), folder / f"segment_{segment}_{slug}.csv")
+    write_segment_lists(frame, folder)
 
 
 def _save_and_report(

@@ -44,9 +44,7 @@ def test_turnover_per_segment_matches_pandas(real_log: Path, real_run: Path) -> 
         mine = profiles[profiles["method"] == method].set_index("segment")
         got = mine["turnover"].reindex(expected.index)
         np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=0.011)
-        np.testing.assert_allclose(
-            mine["turnover_share"].sum(), 1.0, rtol=1e-9
-        )
+        np.testing.assert_allclose(mine["turnover_share"].sum(), 1.0, rtol=1e-9)
         # top customers: the highest net spenders of the segment, by the independent figure
         for segment, row in mine.iterrows():
             ids = labels.index[labels == segment]

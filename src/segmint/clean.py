@@ -145,7 +145,14 @@ def clean(
         need=sorted(need),
     )
     return Cleaned(
-        engine, CLEAN_TABLE, source, audit, tuple(features), tuple(sorted(need)), dict(found), dict(described)
+        engine,
+        CLEAN_TABLE,
+        source,
+        audit,
+        tuple(features),
+        tuple(sorted(need)),
+        dict(found),
+        dict(described),
     )
 
 

@@ -636,16 +636,14 @@ def _describe_segments(
 
     return describe_segments(
         segmenter,
-        table.table["customer_id"].astype(str).to_numpy(),
+        table.table["customer_id"].astype(str).tolist(),
         described.customers,
         described.monthly,
         described.quality,
     )
 
 
-def _write_segment_lists(
-    segments: pd.DataFrame, described: Described | None, folder: Path
-) -> None:
+def _write_segment_lists(segments: pd.DataFrame, described: Described | None, folder: Path) -> None:
     """One CSV per KMeans segment: ``customer_id`` (and ``net_spend``), for a campaign tool."""
     from segmint.io.tables import write_segment_lists
 

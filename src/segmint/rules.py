@@ -140,9 +140,7 @@ DESCRIPTOR_DTYPES: dict[str, str] = {
 
 def descriptor_partials(found: Mapping[str, str]) -> tuple[str, ...]:
     """The descriptor partials the columns of a log allow (``found``: canonical -> raw)."""
-    return tuple(
-        p for p, cols in DESCRIPTOR_NEEDS.items() if all(c in found for c in cols)
-    )
+    return tuple(p for p, cols in DESCRIPTOR_NEEDS.items() if all(c in found for c in cols))
 
 
 def descriptor_sql(partials: Sequence[str]) -> tuple[str, tuple[str, ...]]:

@@ -50,9 +50,7 @@ def business_profiles(
         found, phrases = name_by_measures(values, overall)
         actions = segment_actions(values, phrases)
         values.insert(2, "name", found)
-        values["definition"] = [
-            " | ".join(f"{p.text}: {p.rule}" for p in ps) for ps in phrases
-        ]
+        values["definition"] = [" | ".join(f"{p.text}: {p.rule}" for p in ps) for ps in phrases]
         values["actions"] = [
             " | ".join(f"{a['use']}: {a['action']}" for a in acts) for acts in actions
         ]

@@ -72,7 +72,7 @@ def _ratio(value: float, reference: float) -> float:
 
 
 def _level(ratio: float) -> int:
-    if not np.isfinite(ratio) and not ratio == np.inf:
+    if not np.isfinite(ratio) and ratio != np.inf:
         return 0
     if ratio >= LEVEL_HIGH:
         return 1
@@ -102,7 +102,9 @@ def _frequency(row: pd.Series, overall: Mapping[str, float]) -> Phrase | None:
     value, ref = float(row["n_orders_median"]), overall["n_orders_median"]
     base = f"median orders {_fmt(value)} vs. {_fmt(ref)} for all customers"
     if value == 0:
-        return Phrase("frequency", "cancellations only", f"{base} (half or more never kept an order)", True)
+        return Phrase(
+            "frequency", "cancellations only", f"{base} (half or more never kept an order)", True
+        )
     if value >= 2 and _level(_ratio(value, ref)) > 0:
         return Phrase("frequency", "frequent buyers", f"{base} (at least 1.5x and 2+)", True)
     if value <= 1:
@@ -150,16 +152,13 @@ def _recency(row: pd.Series, overall: Mapping[str, float]) -> Phrase | None:
     return Phrase("recency", "recent", base, False)
 
 
-def segment_phrases(
-    values: pd.DataFrame, overall: Mapping[str, float]
-) -> list[list[Phrase]]:
+def segment_phrases(values: pd.DataFrame, overall: Mapping[str, float]) -> list[list[Phrase]]:
     """The phrases of every segment (shown and mid-level), in name order."""
     sized = values[values["customers"] > 0]
-    top = (
-        int(sized.loc[sized["net_spend_median"].idxmax(), "segment"])
-        if "net_spend_median" in values and len(sized)
-        else -1
-    )
+    top = -1
+    if "net_spend_median" in values and len(sized):
+        spend = sized["net_spend_median"].to_numpy(dtype=float)
+        top = int(sized["segment"].to_numpy()[int(np.nanargmax(spend))])
     out = []
     for _, row in values.iterrows():
         found = [

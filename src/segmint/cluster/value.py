@@ -36,7 +36,9 @@ def _top_customers(part: pd.DataFrame) -> str:
     top = part.sort_values(["net_spend", "customer_id"], ascending=[False, True]).head(
         TOP_CUSTOMERS
     )
-    return "; ".join(f"{c} {v:.2f}" for c, v in zip(top["customer_id"], top["net_spend"]))
+    return "; ".join(
+        f"{c} {v:.2f}" for c, v in zip(top["customer_id"], top["net_spend"], strict=True)
+    )
 
 
 def _top_countries(part: pd.DataFrame) -> str:
@@ -46,7 +48,9 @@ def _top_countries(part: pd.DataFrame) -> str:
     frame = counts.rename_axis("country").reset_index(name="n")
     frame = frame.sort_values(["n", "country"], ascending=[False, True]).head(TOP_COUNTRIES)
     n = len(part)
-    return "; ".join(f"{c} {100 * k / n:.0f}%" for c, k in zip(frame["country"], frame["n"]))
+    return "; ".join(
+        f"{c} {100 * k / n:.0f}%" for c, k in zip(frame["country"], frame["n"], strict=True)
+    )
 
 
 def segment_values(

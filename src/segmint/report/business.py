@@ -130,8 +130,10 @@ def business_summary(
                 "top_customers": top,
             }
         )
-    total = sum(s["turnover"] or 0.0 for s in segments)
-    by_value = sorted(segments, key=lambda s: -(s["turnover"] or 0.0))
+    turnovers = [float(s["turnover"] or 0.0) for s in segments]  # type: ignore[arg-type]
+    total = sum(turnovers)
+    order = sorted(range(len(segments)), key=lambda i: (-turnovers[i], i))
+    by_value = [segments[i] for i in order]
     headline = []
     if by_value and by_value[0]["turnover"] is not None:
         best = by_value[0]

@@ -54,7 +54,12 @@ EXPECTED = pd.DataFrame(
         "n_orders": [2, 0, 1],
         # last date in the data is 2010-12-06 (rows without id are dropped first)
         "recency_days": [3, 4, 2],
-        "monetary": [6 * 2.55 + 2 * 3.39 + 1 * 2.55, 0.0, 4 * 2.55 + 0 + 18.0],
+        # net spend: purchases minus cancellations (12346: -1 x 1.25 - 3 x 0.85)
+        "monetary": [
+            6 * 2.55 + 2 * 3.39 + 1 * 2.55,
+            -1 * 1.25 - 3 * 0.85,
+            4 * 2.55 + 0 + 18.0 - 2 * 0.42 - 1 * 5.0,
+        ],
         "cancel_rate": [0.0, 1.0, 2 / 3],
     }
 )

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "segmint.rules": 4,
     "segmint.clean": 5,
     "segmint._bad_values": 5,
+    "segmint.quality": 5,
     "segmint.features": 6,
     "segmint.windows": 6,
     "segmint.cluster": 7,
@@ -43,6 +44,7 @@ LAYERS: dict[str, int] = {
     "segmint.spark": 10,
     "segmint._checks": 11,
     "segmint.pipeline": 11,
+    "segmint.scoring": 11,
     "segmint.track": 11,
     "segmint.cli": 12,
     "segmint": 13,  # the package's __init__: the public API, imported lazily

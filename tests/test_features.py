@@ -28,7 +28,7 @@ def test_all_features(log_csv: Path) -> None:
 
 def test_a_dataframe_is_accepted(transactions: pd.DataFrame) -> None:
     table = customer_features(transactions, features=["monetary"]).table
-    assert list(table.columns) == ["customer_id", "n_products", "n_canceled_orders", "monetary"]
+    assert list(table.columns) == ["customer_id", "monetary"]
     assert table["monetary"].tolist() == pytest.approx(EXPECTED["monetary"].tolist())
 
 
@@ -43,7 +43,14 @@ def test_excluding_service_codes_and_nonpositive_prices(log_csv: Path) -> None:
 
 def test_parse_features() -> None:
     assert parse_features(None) == ("n_products", "n_canceled_orders")
-    assert parse_features("monetary, n_orders")[2:] == ("n_orders", "monetary")
+    # exactly the features named, in the canonical order; nothing given means the defaults
+    assert parse_features("monetary, n_orders") == ("n_orders", "monetary")
+    assert parse_features("n_orders,recency_days,monetary") == (
+        "n_orders",
+        "recency_days",
+        "monetary",
+    )
+    assert parse_features("") == ("n_products", "n_canceled_orders")
     assert len(parse_features("all")) == 6
     with pytest.raises(SegmintError, match="unknown feature 'rfm'"):
         parse_features("rfm")

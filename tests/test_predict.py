@@ -35,7 +35,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "-q",
             "--exclude-service-codes",
             "--features",
-            "n_orders",
+            "n_products,n_canceled_orders,n_orders",
         ],
     )
     assert result.exit_code == 0, result.output

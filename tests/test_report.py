@@ -220,7 +220,7 @@ def test_template_is_package_data() -> None:
 def test_write_report_writes_plots_and_report(finished: Path) -> None:
     assert (finished / "report.html").is_file()
     pngs = sorted(p.name for p in (finished / "plots").glob("*.png"))
-    assert pngs == sorted(f"{key}.png" for key, _, _ in FIGURES)
+    assert pngs == sorted(f"{key}.png" for key, _, _ in FIGURES if key != "monthly")
     assert not [p for p in finished.rglob("*") if p.name.endswith(".tmp")]
 
 
@@ -229,15 +229,21 @@ def test_report_has_every_section_warnings_first(page: _Page) -> None:
     for section, _ in SECTIONS:
         assert section in ids
     sections = [a["id"] for a in page.all("section")]
-    assert sections[0] == "warnings"
-    assert sections[1:] == [s for s, _ in SECTIONS]
+    if "read-first" in sections:  # the plain-words warnings, before anything else
+        assert sections.pop(0) == "read-first"
+    # the business sections first; the technical warnings open the technical part
+    business = [s for s, _ in SECTIONS[:3]]
+    assert sections[: len(business)] == business
+    assert sections[len(business)] == "warnings"
+    assert sections[len(business) + 1 :] == [s for s, _ in SECTIONS[3:]]
     assert any(WARNINGS[0] in t for t in page.text)
 
 
 def test_report_inlines_one_image_per_plot(page: _Page, finished: Path) -> None:
     images = page.all("img")
-    assert len(images) == len(FIGURES) == len(list((finished / "plots").glob("*.png")))
-    for image, (key, _, _) in zip(images, FIGURES, strict=True):
+    drawn = [f for f in FIGURES if f[0] != "monthly"]  # a fabricated run has no months
+    assert len(images) == len(drawn) == len(list((finished / "plots").glob("*.png")))
+    for image, (key, _, _) in zip(images, drawn, strict=True):
         assert image["src"].startswith("data:image/png;base64,")
         png = base64.b64decode(image["src"].split(",", 1)[1])
         assert png == (finished / "plots" / f"{key}.png").read_bytes()
@@ -305,14 +311,15 @@ def test_write_report_without_warnings_has_no_warning_box(tmp_path: Path) -> Non
     outdir = make_finished_outdir(tmp_path / "out", 400, seed=12, warnings=())
     page = _parse(write_report(outdir).read_text(encoding="utf-8"))
     assert "warnings" not in page.ids()
-    assert [a["id"] for a in page.all("section")] == [s for s, _ in SECTIONS]
+    sections = [a["id"] for a in page.all("section")]
+    assert [s for s in sections if s != "read-first"] == [s for s, _ in SECTIONS]
 
 
 def test_write_report_plots_only(tmp_path: Path) -> None:
     outdir = make_finished_outdir(tmp_path / "out", 400, seed=13)
     result = write_report(outdir, plots_only=True)
     assert result == outdir / "plots"
-    assert len(list(result.glob("*.png"))) == len(FIGURES)
+    assert len(list(result.glob("*.png"))) == len(FIGURES) - 1  # no months: no monthly figure
     assert not (outdir / "report.html").exists()
     assert not [p for p in outdir.rglob("*") if p.name.endswith(".tmp")]
 

@@ -9,7 +9,8 @@ import pytest
 
 from segmint._synth_moves import moves_log
 from segmint.errors import SegmintError
-from segmint.pipeline import run, score
+from segmint.pipeline import run
+from segmint.scoring import score
 from segmint.track import LAPSED, NEW, track
 
 N, NEW_PER_MONTH = 200, 10  # broad 80 (40 lapse), occasional 120 (30 grow)

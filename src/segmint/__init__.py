@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from segmint.features import FeatureTable
     from segmint.model import Segmenter
     from segmint.model import load as load_model
-    from segmint.pipeline import RunResult, customer_features, load, run, score
+    from segmint.pipeline import RunResult, customer_features, load, run
+    from segmint.scoring import score
 
 __version__ = "0.1.0"
 
@@ -44,7 +45,7 @@ _LAZY = {
     "load_model": "segmint.model",
     "RunResult": "segmint.pipeline",
     "run": "segmint.pipeline",
-    "score": "segmint.pipeline",
+    "score": "segmint.scoring",
 }
 
 

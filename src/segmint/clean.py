@@ -9,15 +9,17 @@ kept. The rules themselves are SQL in :mod:`segmint.rules`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
 from segmint.errors import SegmintError
 from segmint.rules import (
+    DESCRIPTOR_NEEDS,
     PARTIALS,
     customer_rule,
     dated_lines_query,
+    descriptor_partials,
     lines_query,
     row_query,
     text_of,
@@ -29,10 +31,16 @@ if TYPE_CHECKING:
     from segmint.engines.base import Engine
     from segmint.io.sources import Source
 
-__all__ = ["CLEAN_TABLE", "Cleaned", "clean"]
+__all__ = ["CLEAN_TABLE", "COUNTRY_TABLE", "MONTH_TABLE", "Cleaned", "clean"]
 
 #: The engine table holding the clean lines per customer (what :mod:`segmint.features` reads).
 CLEAN_TABLE = "clean"
+#: Per customer and month (with descriptors and a date column): ``customer_id``, ``month``,
+#: ``amount`` (net spend), ``n_orders`` (purchase invoices).
+MONTH_TABLE = "clean_months"
+#: Per customer and country (with descriptors and a country column): ``customer_id``,
+#: ``country``, ``n_lines`` (distinct product-invoice lines).
+COUNTRY_TABLE = "clean_countries"
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,14 @@ class Cleaned:
         Rows read, dropped and kept.
     features : tuple of str
         The features the table can give.
+    partials : tuple of str
+        The partials computed (:data:`segmint.rules.PARTIALS`,
+        :data:`segmint.rules.DESCRIPTOR_NEEDS`); ``month`` and ``country`` mean that
+        :data:`MONTH_TABLE` and :data:`COUNTRY_TABLE` exist.
+    found : dict of str to str
+        ``{canonical: raw_column}`` of the source.
+    types : dict of str to str
+        ``{raw_column: sql_type}``, every column of the source as the engine read it.
     dated : bool
         Whether the engine also holds the table ``dated``: the clean lines with their day, for
         features over windows (:mod:`segmint.windows`).
@@ -63,6 +79,9 @@ class Cleaned:
     source: Source
     audit: Audit
     features: tuple[str, ...]
+    partials: tuple[str, ...] = ()
+    found: Mapping[str, str] = field(default_factory=dict)
+    types: Mapping[str, str] = field(default_factory=dict)
     dated: bool = False
 
 
@@ -73,6 +92,7 @@ def clean(
     features: Sequence[str] = DEFAULT_FEATURES,
     columns: Mapping[str, str] | None = None,
     exclude_service_codes: bool = False,
+    descriptors: bool = False,
     dated: bool = False,
 ) -> Cleaned:
     """Register ``source`` on ``engine``, clean it and keep the clean lines per customer.
@@ -90,6 +110,13 @@ def clean(
         ``{canonical: their_name}`` for column names segmint does not recognise.
     exclude_service_codes : bool, default=False
         Also drop lines with a service stock code or a zero or negative price.
+    descriptors : bool, default=False
+        Also keep what the descriptors need (:func:`segmint.features.describe_customers`),
+        as far as the log's columns allow: spend over every line, first and last dates, and
+        the tables :data:`MONTH_TABLE` and :data:`COUNTRY_TABLE`.
+    dated : bool, default=False
+        Also keep the clean lines with their day as the table ``dated``, for features over
+        windows (:mod:`segmint.windows`).
 
     Returns
     -------
@@ -112,6 +139,13 @@ def clean(
     if dated:  # a window needs the day of every line; spend is kept when it can be
         needed = tuple(dict.fromkeys((*needed, "invoice_date")))
     found = resolve_columns(names, columns, required=needed, source=source.label)
+    need = {p for f in features for p in PARTIALS.get(f, ())}
+    if descriptors:
+        extra = descriptor_partials(found)
+        need |= set(extra)
+        needed = tuple(
+            c for c in found if c in needed or any(c in DESCRIPTOR_NEEDS[p] for p in extra)
+        )
     if dated:
         needed += tuple(c for c in ("quantity", "unit_price") if c in found and c not in needed)
     audit = _clean_lines(
@@ -121,10 +155,20 @@ def clean(
         dict(described),
         needed,
         exclude_service_codes=exclude_service_codes,
-        features=features,
+        need=sorted(need),
         dated=dated,
     )
-    return Cleaned(engine, CLEAN_TABLE, source, audit, tuple(features), dated)
+    return Cleaned(
+        engine,
+        CLEAN_TABLE,
+        source,
+        audit,
+        tuple(features),
+        tuple(sorted(need)),
+        dict(found),
+        dict(described),
+        dated,
+    )
 
 
 def _figures(counts: Sequence[Mapping[str, Any]], exclude: bool) -> dict[str, int]:
@@ -160,7 +204,7 @@ def _clean_lines(
     wanted: Sequence[str],
     *,
     exclude_service_codes: bool = False,
-    features: Sequence[str] = DEFAULT_FEATURES,
+    need: Sequence[str] = (),
     dated: bool = False,
 ) -> Audit:
     """Summarise the clean lines per customer as the table ``clean`` and return the audit.
@@ -182,8 +226,9 @@ def _clean_lines(
         Canonical columns the features need (``customer_id`` included).
     exclude_service_codes : bool, default=False
         Also drop lines with a service stock code or a zero or negative price.
-    features : sequence of str, default=("n_products", "n_canceled_orders")
-        The features that will be asked of ``clean`` (see :mod:`segmint.features`).
+    need : sequence of str, default=()
+        The partials to keep besides ``n_products`` (:data:`PARTIALS` of the features, and
+        the descriptors' ones).
 
     Returns
     -------
@@ -209,7 +254,7 @@ def _clean_lines(
       repeated with the rules applied row by row, so the result is the same either way.
     """
     needed = list(wanted)
-    need = sorted({p for f in features for p in PARTIALS.get(f, ())})
+    need = sorted(need)
     checks = value_checks(found, types, needed)
     fingerprint = engine.fingerprint(list(types))
     sorts = engine.can_sort(source)
@@ -312,11 +357,26 @@ def _clean_lines(
         )
     if staged:
         engine.drop("staged")
-    partials = ", ".join(["n_products", *need])
+    partials = ", ".join(["n_products", *(p for p in need if p not in ("month", "country"))])
+    parted = "month" in need or "country" in need
     engine.materialize(
         "clean",
-        f"SELECT {customer_id} AS customer_id, cancel_invoice, {partials} FROM lines",
+        f"SELECT {customer_id} AS customer_id, cancel_invoice, {partials} FROM lines"
+        + (" WHERE __part = 0" if parted else ""),
     )
+    if "month" in need:
+        sums = "".join(f", {p}" for p in ("amount", "n_orders") if p in need)
+        engine.materialize(
+            MONTH_TABLE,
+            f"SELECT {customer_id} AS customer_id, month{sums} FROM lines "
+            "WHERE __part = 1 AND month IS NOT NULL",
+        )
+    if "country" in need:
+        engine.materialize(
+            COUNTRY_TABLE,
+            f"SELECT {customer_id} AS customer_id, country, n_lines FROM lines "
+            "WHERE __part = 2 AND country IS NOT NULL",
+        )
     audit = Audit(**figures, **{k: int(v or 0) for k, v in extra.items()})
     if audit.customers == 0:
         raise no_customers

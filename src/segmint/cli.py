@@ -152,8 +152,9 @@ FeaturesOpt = Annotated[
     str | None,
     typer.Option(
         "--features",
-        help="Extra features, comma-separated: n_orders, recency_days, monetary, "
-        "cancel_rate, or all.",
+        help="Features to cluster on, comma-separated, exactly these: n_products, "
+        "n_canceled_orders, n_orders, recency_days, monetary (net spend), cancel_rate, or all "
+        "(default n_products,n_canceled_orders).",
     ),
 ]
 ExcludeOpt = Annotated[
@@ -359,6 +360,19 @@ def run(
     quiet: QuietOpt = False,
     as_of: AsOfOpt = None,
     window: WindowOpt = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency", help="Show money in this currency: an ISO code (GBP) or a symbol."
+        ),
+    ] = None,
+    segment_lists: Annotated[
+        bool,
+        typer.Option(
+            "--segment-lists",
+            help="Also write segment_lists/: one CSV of customer ids per KMeans segment.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
     _run(
@@ -385,6 +399,8 @@ def run(
         spark_collect_limit=spark_collect_limit,
         as_of=as_of,
         window=window,
+        currency=currency,
+        segment_lists=segment_lists,
     )
 
 
@@ -454,7 +470,7 @@ def predict(
     """
     from segmint.io.outputs import atomic_file, output_kind
     from segmint.io.tables import write_table
-    from segmint.pipeline import score
+    from segmint.scoring import score
 
     kind = output_kind(output)
     progress = Progress(quiet)

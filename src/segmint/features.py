@@ -7,10 +7,15 @@ Definitions (the contract; ``docs/CONTRACTS.md``), over the clean lines:
 - ``n_orders``: distinct non-cancelled ``invoice``;
 - ``recency_days``: whole days from the customer's last purchase (or, for a customer who only
   cancelled, last cancellation) to the last date in the clean data;
-- ``monetary``: spend, ``sum(quantity * unit_price)`` over non-cancelled lines, exact to the cent;
+- ``monetary``: net spend, ``sum(quantity * unit_price)`` over every line (cancellation lines
+  have negative quantities, so cancelled orders are taken off), exact to the cent;
 - ``cancel_rate``: cancelled orders over all orders.
 
 Every customer with at least one clean line is in the table.
+
+Descriptors (:func:`describe_customers`) are a wider, fixed set computed in the same pass, so
+that every segment is described the same way whatever it was clustered on (see
+:data:`DESCRIPTORS`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
-from segmint.rules import FEATURE_DTYPES, feature_sql
+from segmint.rules import DESCRIPTOR_DTYPES, FEATURE_DTYPES, descriptor_sql, feature_sql
 from segmint.schema import DEFAULT_FEATURES, FEATURE_COLUMNS, Audit
 
 if TYPE_CHECKING:
@@ -28,18 +33,45 @@ if TYPE_CHECKING:
 
     from segmint.clean import Cleaned
 
-__all__ = ["FeatureTable", "aggregate", "parse_features"]
+__all__ = [
+    "DESCRIPTORS",
+    "FeatureTable",
+    "aggregate",
+    "describe_customers",
+    "monthly_activity",
+    "parse_features",
+]
+
+#: Descriptor columns of :func:`describe_customers` and their meaning (what the report and
+#: ``profiles.csv`` describe every segment by). Money is quantity x unit price, exact to the
+#: cent before it is returned as a float.
+DESCRIPTORS: dict[str, str] = {
+    "net_spend": "purchases minus cancellations",
+    "gross_spend": "purchases only",
+    "cancelled_value": "value of the cancellation lines",
+    "n_orders": "distinct purchase invoices",
+    "avg_order_value": "gross spend per purchase invoice",
+    "n_canceled_orders": "distinct cancellation invoices",
+    "cancel_rate": "cancelled orders over all orders",
+    "n_products": "distinct products bought",
+    "recency_days": "days since the last purchase",
+    "tenure_days": "days since the first purchase",
+}
 
 
 def parse_features(features: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Validate a feature list; ``None`` means the defaults, ``"all"`` every feature.
+    """Validate a feature list; ``None`` (or nothing) means the defaults, ``"all"`` every one.
 
-    Accepts a comma-separated string. The defaults are always included, in front.
+    Accepts a comma-separated string. Exactly the features named are returned (in the order
+    of :data:`segmint.schema.FEATURE_COLUMNS`): ``n_orders,recency_days,monetary`` is an RFM
+    segmentation without the default features.
     """
     if features is None:
         return DEFAULT_FEATURES
     items = features.split(",") if isinstance(features, str) else list(features)
     names = [f.strip() for f in items if f.strip()]
+    if not names:
+        return DEFAULT_FEATURES
     if names == ["all"]:
         return FEATURE_COLUMNS
     unknown = [f for f in names if f not in FEATURE_COLUMNS]
@@ -47,8 +79,7 @@ def parse_features(features: str | Sequence[str] | None) -> tuple[str, ...]:
         raise SegmintError(
             f"unknown feature {unknown[0]!r}; choose from {', '.join(FEATURE_COLUMNS)} or all"
         )
-    extra = tuple(f for f in FEATURE_COLUMNS if f in names and f not in DEFAULT_FEATURES)
-    return DEFAULT_FEATURES + extra
+    return tuple(f for f in FEATURE_COLUMNS if f in names)
 
 
 @dataclass
@@ -103,3 +134,74 @@ def aggregate(cleaned: Cleaned, features: Sequence[str] | None = None) -> pd.Dat
     for name in names:
         table[name] = table[name].fillna(0).astype(FEATURE_DTYPES[name])
     return table
+
+
+def describe_customers(cleaned: Cleaned) -> pd.DataFrame:
+    """The descriptors of every customer, from a log cleaned with ``descriptors=True``.
+
+    Parameters
+    ----------
+    cleaned : Cleaned
+        What :func:`segmint.clean.clean` left on its engine.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer, sorted by ``customer_id`` (same rows as :func:`aggregate`):
+        ``customer_id`` then the :data:`DESCRIPTORS` the log's columns allow, and
+        ``country`` (the country on most of the customer's lines, ties alphabetical; missing
+        without a country column). Spend is rounded to the cent.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from segmint.clean import COUNTRY_TABLE
+
+    query, names = descriptor_sql(cleaned.partials)
+    table = cleaned.engine.fetch(query).to_pandas()
+    table["customer_id"] = table["customer_id"].astype(str)
+    for name in names:
+        table[name] = table[name].fillna(0).astype(DESCRIPTOR_DTYPES[name])
+        if name.endswith(("_spend", "_value")):
+            table[name] = table[name].round(2)
+    if "gross_spend" in table and "n_orders" in table:
+        orders = table["n_orders"].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            aov = np.where(orders > 0, table["gross_spend"].to_numpy() / orders, np.nan)
+        table.insert(table.columns.get_loc("n_orders") + 1, "avg_order_value", np.round(aov, 2))
+    if "country" in cleaned.partials:
+        countries = cleaned.engine.fetch(
+            f"SELECT customer_id, country, n_lines FROM {COUNTRY_TABLE}"
+        ).to_pandas()
+        countries["customer_id"] = countries["customer_id"].astype(str)
+        countries = countries.sort_values(
+            ["customer_id", "n_lines", "country"], ascending=[True, False, True]
+        ).drop_duplicates("customer_id")
+        table = table.merge(countries[["customer_id", "country"]], on="customer_id", how="left")
+    else:
+        table["country"] = pd.Series([None] * len(table), dtype=object)
+    return table.reset_index(drop=True)
+
+
+def monthly_activity(cleaned: Cleaned) -> pd.DataFrame | None:
+    """Net spend and purchase invoices per customer and calendar month.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``customer_id``, ``month`` (``YYYY-MM``), ``amount`` (net spend of the month, rounded
+        to the cent), ``n_orders``, sorted by customer and month; None when the log has no
+        dates or no prices.
+    """
+    from segmint.clean import MONTH_TABLE
+
+    if not {"month", "amount", "n_orders"} <= set(cleaned.partials):
+        return None
+    table = cleaned.engine.fetch(
+        f"SELECT customer_id, STRFTIME(month, '%Y-%m') AS month, "
+        f"CAST(amount AS DOUBLE) AS amount, n_orders FROM {MONTH_TABLE}"
+    ).to_pandas()
+    table["customer_id"] = table["customer_id"].astype(str)
+    table["amount"] = table["amount"].fillna(0.0).round(2)
+    table["n_orders"] = table["n_orders"].fillna(0).astype("int64")
+    return table.sort_values(["customer_id", "month"]).reset_index(drop=True)

@@ -42,13 +42,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunResult",
-    "Scored",
     "customer_features",
     "export_features",
     "get_engine",
     "load",
     "run",
-    "score",
     "write_report",
 ]
 
@@ -278,6 +276,32 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Described:
+    """What describes the customers besides the clustering features (see :func:`run`).
+
+    Attributes
+    ----------
+    customers : pandas.DataFrame
+        :func:`segmint.features.describe_customers`, rows as in the customer table.
+    monthly : pandas.DataFrame or None
+        :func:`segmint.features.monthly_activity`.
+    quality : dict
+        :func:`segmint.quality.data_quality`.
+    """
+
+    customers: pd.DataFrame
+    monthly: pd.DataFrame | None
+    quality: dict[str, Any]
+
+
+def _describe(cleaned: Cleaned) -> Described:
+    from segmint.features import describe_customers, monthly_activity
+    from segmint.quality import data_quality
+
+    return Described(describe_customers(cleaned), monthly_activity(cleaned), data_quality(cleaned))
+
+
 def run(
     inputs: Inputs,
     outdir: str | os.PathLike | None = None,
@@ -303,6 +327,8 @@ def run(
     progress: Progress = _silent,
     as_of: str | date | None = None,
     window: str | None = None,
+    currency: str | None = None,
+    segment_lists: bool = False,
 ) -> RunResult:
     """Run the whole pipeline on a transaction log.
 
@@ -340,6 +366,11 @@ def run(
         Called with a short message as each stage starts.
     as_of, window
         See :func:`segmint.customer_features`; the model records them for ``score``.
+    currency : str, optional
+        ISO code or symbol money is shown in (``"GBP"``, ``"£"``); plain numbers without it.
+    segment_lists : bool, default=False
+        Also write ``segment_lists/``: one CSV of customer ids (and net spend) per KMeans
+        segment, for a campaign tool.
 
     Returns
     -------
@@ -378,6 +409,7 @@ def run(
                 columns=columns,
                 exclude_service_codes=exclude_service_codes,
                 dated=day is not None or span is not None,
+                descriptors=True,
             )
             if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
                 return _cluster_on_spark(
@@ -396,6 +428,7 @@ def run(
             table = FeatureTable(
                 customers, cleaned.audit, names, source.label, list(source.notes), period
             )
+            described = _describe(cleaned)
         finally:
             eng.close()
         loader.join()  # no thread but this one once forking starts (segmint._parallel)
@@ -415,6 +448,9 @@ def run(
             threads=threads,
             exclude_service_codes=exclude_service_codes,
             reporter=reporter,
+            described=described,
+            currency=currency,
+            segment_lists=segment_lists,
         )
     finally:
         if reporter is not None:
@@ -531,11 +567,15 @@ def fit_and_write(
     threads: int | None = None,
     exclude_service_codes: bool = False,
     reporter: Worker | None = None,
+    described: Described | None = None,
+    currency: str | None = None,
+    segment_lists: bool = False,
 ) -> RunResult:
     """Cluster a customer table and write every output (the second half of :func:`run`).
 
     ``reporter``, when given, is a :class:`~segmint._parallel.Worker` that has matplotlib loaded
-    and draws the report while this process saves the model.
+    and draws the report while this process saves the model. With ``described`` the segments
+    are named, valued and given actions from the descriptors (:func:`_describe_segments`).
     """
     import pandas as pd
 
@@ -561,6 +601,9 @@ def fit_and_write(
         "features": list(table.features),
         "exclude_service_codes": exclude_service_codes,
     }
+    business: dict[str, Any] = {}
+    if described is not None:
+        business = _describe_segments(segmenter, table, described)
     assigned = segmenter.assign(X)
     segmenter.metadata_.update(  # what `predict` needs to tell what changed (segmint.drift)
         training_record(table, table.features, assigned["kmeans_segment"].tolist(), segmenter.k_)
@@ -570,6 +613,8 @@ def fit_and_write(
     )
     segments["gmm_probability"] = segments["gmm_probability"].round(6)
     profiles = segmenter.profiles_
+    if described is not None:
+        profiles = profiles.merge(business.pop("table"), on=["method", "segment"], how="left")
     metrics: dict[str, Any] = {
         "segmint_version": versions()["segmint"],
         "input": {"source": table.source, "engine": engine, "notes": table.notes},
@@ -582,10 +627,12 @@ def fit_and_write(
             "n_bootstrap": n_bootstrap,
             "seed": seed,
             "exclude_service_codes": exclude_service_codes,
+            "currency": currency,
         },
         "audit": table.audit.to_dict(),
         "features": list(table.features),
         **describe(segmenter),
+        **business,
         "versions": versions(),
     }
     result = RunResult(
@@ -600,10 +647,37 @@ def fit_and_write(
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, indent=2, sort_keys=False, allow_nan=False) + "\n"
         )
+        if segment_lists:
+            _write_segment_lists(segments, described, tmp / "segment_lists")
         _save_and_report(
             segmenter, tmp, report=report, n_jobs=threads, progress=progress, reporter=reporter
         )
     return result
+
+
+def _describe_segments(
+    segmenter: Segmenter, table: FeatureTable, described: Described
+) -> dict[str, Any]:
+    """:func:`segmint.cluster.business.describe_segments` of a fitted run."""
+    from segmint.cluster.business import describe_segments
+
+    return describe_segments(
+        segmenter,
+        table.table["customer_id"].astype(str).tolist(),
+        described.customers,
+        described.monthly,
+        described.quality,
+    )
+
+
+def _write_segment_lists(segments: pd.DataFrame, described: Described | None, folder: Path) -> None:
+    """One CSV per KMeans segment: ``customer_id`` (and ``net_spend``), for a campaign tool."""
+    from segmint.io.tables import write_segment_lists
+
+    frame = segments[["customer_id", "kmeans_segment", "kmeans_name"]]
+    if described is not None and "net_spend" in described.customers:
+        frame = frame.assign(net_spend=described.customers["net_spend"].to_numpy())
+    write_segment_lists(frame, folder)
 
 
 def _save_and_report(
@@ -691,108 +765,3 @@ def write_report(
     folder = Path(outdir)
     write_files(folder, render_report(folder, plots_only=plots_only, n_jobs=n_jobs))
     return folder / (PLOTS_FOLDER if plots_only else REPORT_FILE)
-
-
-@dataclass
-class Scored:
-    """Scored customers.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Same columns as ``segments.csv``: ``customer_id``, the features, ``kmeans_segment``,
-        ``kmeans_name``, ``gmm_segment``, ``gmm_name``, ``gmm_probability``.
-    warnings : list of str
-        For example customers outside the ranges the model was trained on.
-    changes : dict
-        What changed since training (:func:`segmint.drift.compare`): statuses, PSI.
-    """
-
-    table: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)
-    changes: dict[str, Any] = field(default_factory=dict)
-
-
-def score(
-    model: str | os.PathLike,
-    inputs: Inputs,
-    *,
-    columns: Mapping[str, str] | None = None,
-    encoding: str | None = None,
-    as_of: str | date | None = None,
-    window: str | None = None,
-) -> Scored:
-    """Assign the segments of a saved model to the customers of a new log.
-
-    Parameters
-    ----------
-    model : path
-        ``model.skops`` written by :func:`segmint.run`.
-    inputs : path, glob, sequence of them, or pandas.DataFrame
-        The new transaction log.
-    columns : mapping of str to str, optional
-        Column mapping for the new log.
-    encoding : {"utf-8", "latin-1"}, optional
-        Force the CSV encoding.
-    as_of, window
-        As in :func:`run`; default the log's last day and the model's window.
-
-    Returns
-    -------
-    Scored
-        ``table`` ends with ``customer_status`` (:mod:`segmint.drift`).
-    """
-    from segmint._startup import early
-
-    early()  # before pandas, so that loading the model is fast
-    import pandas as pd
-
-    from segmint.drift import compare
-    from segmint.io.sources import resolve_source
-    from segmint.model import load
-    from segmint.windows import dated_features, parse_as_of, parse_window, window_note
-
-    segmenter = load(model)
-    if not hasattr(segmenter, "feature_names_in_"):
-        raise SegmintError(
-            f"{model} was fitted on an array, without feature names, so its features cannot be "
-            "computed from a log; pass a model.skops written by `segmint run`"
-        )
-    rules = getattr(segmenter, "metadata_", {}) or {}
-    trained = (rules.get("period") or {}).get("window")
-    span = trained if window is None else parse_window(window)
-    warnings = [note] if (note := window_note(trained, span)) else []
-    names, exclude = list(segmenter.feature_names_in_), bool(rules.get("exclude_service_codes"))
-    if rules.get("period") or span is not None or as_of is not None:  # segmint.windows
-        eng = get_engine("duckdb")
-        try:
-            result, firsts = dated_features(
-                eng, resolve_source(inputs, encoding=encoding), names, columns=columns,
-                exclude_service_codes=exclude, as_of=parse_as_of(as_of), window=span,
-            )  # fmt: skip
-        finally:
-            eng.close()
-    else:
-        result, firsts = customer_features(
-            inputs, features=names, columns=columns, exclude_service_codes=exclude,
-            encoding=encoding,
-        ), None  # fmt: skip
-    X = result.table[list(segmenter.feature_names_in_)]
-    assigned = segmenter.assign(X)
-    table = pd.concat(
-        [result.table.reset_index(drop=True), assigned.reset_index(drop=True)], axis=1
-    )
-    table["gmm_probability"] = table["gmm_probability"].round(6)
-    status, changes, drifted = compare(
-        rules, result.table, assigned["kmeans_segment"].tolist(), firsts
-    )
-    table["customer_status"] = status
-    warnings += drifted
-    outside = segmenter.out_of_range(X)
-    n_out = int(outside.sum())
-    if n_out:
-        warnings.append(
-            f"{n_out:,} of {len(X):,} customers lie outside the feature ranges the model was "
-            "trained on; their segments are extrapolated"
-        )
-    return Scored(table, warnings, changes)

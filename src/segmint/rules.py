@@ -18,6 +18,9 @@ from segmint.schema import SERVICE_CODES
 
 __all__ = [
     "DATE_FORMATS",
+    "DESCRIPTOR_DTYPES",
+    "DESCRIPTOR_NEEDS",
+    "DESCRIPTOR_SQL",
     "FEATURE_DTYPES",
     "FEATURE_SQL",
     "PARTIALS",
@@ -25,6 +28,8 @@ __all__ = [
     "canonical_select",
     "customer_rule",
     "dated_lines_query",
+    "descriptor_partials",
+    "descriptor_sql",
     "feature_sql",
     "lines_query",
     "row_query",
@@ -50,7 +55,19 @@ PARTIALS: dict[str, tuple[str, ...]] = {
     "n_orders": ("n_orders",),
     "cancel_rate": ("n_orders",),
     "recency_days": ("last_date",),
-    "monetary": ("monetary",),
+    "monetary": ("amount",),
+}
+
+#: Partials the descriptors read, and the canonical columns each needs: a descriptor is
+#: computed when its columns are in the log (``month`` and ``country`` are not columns of
+#: ``clean`` but the extra grouping sets of ``lines``, see :func:`lines_query`).
+DESCRIPTOR_NEEDS: dict[str, tuple[str, ...]] = {
+    "n_orders": ("invoice",),
+    "amount": ("quantity", "unit_price"),
+    "last_date": ("invoice_date",),
+    "first_date": ("invoice_date",),
+    "month": ("invoice_date",),
+    "country": ("country",),
 }
 
 
@@ -65,7 +82,8 @@ FEATURE_SQL: dict[str, str] = {
         "DATE_DIFF('day', CAST(COALESCE(MAX(last_date) FILTER (WHERE cancel_invoice IS NULL), "
         "MAX(last_date)) AS DATE), CAST((SELECT MAX(last_date) FROM clean) AS DATE))"
     ),
-    "monetary": "CAST(COALESCE(SUM(monetary), 0) AS DOUBLE)",
+    # net spend: purchases less cancellations (cancellation lines have negative quantities)
+    "monetary": "CAST(COALESCE(SUM(amount), 0) AS DOUBLE)",
     # every invoice is either a cancellation or not, so all invoices = both counts
     "cancel_rate": (
         "CAST(COUNT(cancel_invoice) AS DOUBLE) / "
@@ -82,6 +100,62 @@ FEATURE_DTYPES: dict[str, str] = {
     "monetary": "float64",
     "cancel_rate": "float64",
 }
+
+
+#: SQL of each descriptor over ``clean`` grouped by customer, with the partials it reads.
+#: Descriptors describe segments whatever was clustered on (``avg_order_value`` is
+#: ``gross_spend / n_orders``, computed after the fetch).
+DESCRIPTOR_SQL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "net_spend": (FEATURE_SQL["monetary"], ("amount",)),
+    "gross_spend": (
+        "CAST(COALESCE(SUM(amount) FILTER (WHERE cancel_invoice IS NULL), 0) AS DOUBLE)",
+        ("amount",),
+    ),
+    "cancelled_value": (
+        "CAST(COALESCE(-SUM(amount) FILTER (WHERE cancel_invoice IS NOT NULL), 0) AS DOUBLE)",
+        ("amount",),
+    ),
+    "n_orders": (FEATURE_SQL["n_orders"], ("n_orders",)),
+    "n_canceled_orders": (FEATURE_SQL["n_canceled_orders"], ()),
+    "cancel_rate": (FEATURE_SQL["cancel_rate"], ("n_orders",)),
+    "n_products": (FEATURE_SQL["n_products"], ()),
+    "recency_days": (FEATURE_SQL["recency_days"], ("last_date",)),
+    "tenure_days": (
+        "DATE_DIFF('day', CAST(COALESCE(MIN(first_date) FILTER (WHERE cancel_invoice IS NULL), "
+        "MIN(first_date)) AS DATE), CAST((SELECT MAX(last_date) FROM clean) AS DATE))",
+        ("first_date", "last_date"),
+    ),
+}
+
+#: dtype of each descriptor in the fetched table.
+DESCRIPTOR_DTYPES: dict[str, str] = {
+    "net_spend": "float64",
+    "gross_spend": "float64",
+    "cancelled_value": "float64",
+    "n_orders": "int64",
+    "n_canceled_orders": "int64",
+    "cancel_rate": "float64",
+    "n_products": "int64",
+    "recency_days": "int64",
+    "tenure_days": "int64",
+}
+
+
+def descriptor_partials(found: Mapping[str, str]) -> tuple[str, ...]:
+    """The descriptor partials the columns of a log allow (``found``: canonical -> raw)."""
+    return tuple(p for p, cols in DESCRIPTOR_NEEDS.items() if all(c in found for c in cols))
+
+
+def descriptor_sql(partials: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The query of the descriptors that ``partials`` allow, one row per customer.
+
+    Returns the query and the descriptor names, in :data:`DESCRIPTOR_SQL` order.
+    """
+    have = set(partials)
+    names = tuple(d for d, (_, needs) in DESCRIPTOR_SQL.items() if set(needs) <= have)
+    cols = ", ".join(f"{DESCRIPTOR_SQL[d][0]} AS {d}" for d in names)
+    query = f"SELECT customer_id, {cols} FROM clean GROUP BY customer_id ORDER BY customer_id"
+    return query, names
 
 
 def _ident(name: str) -> str:
@@ -311,9 +385,14 @@ def row_query(
     ]
     if "n_orders" in need:
         exprs.append(f"CASE WHEN NOT {cancel} THEN {key('invoice')} END AS __oinv")
-    if "last_date" in need:
-        exprs.append(f"{_timestamp(found['invoice_date'], kind('invoice_date'))} AS __date")
-    if "monetary" in need:
+    if _dated(need):
+        stamp = _timestamp(found["invoice_date"], kind("invoice_date"))
+        exprs.append(f"{stamp} AS __date")
+    if "month" in need:
+        exprs.append(f"DATE_TRUNC('month', {stamp}) AS __month")
+    if "country" in need:
+        exprs.append(f"{text_value(found['country'])} AS __country")
+    if "amount" in need:
         qty = _number(found["quantity"], kind("quantity"))
         # TRY_CAST: a value that is not finite must reach the value check (raised after the
         # pass that counts it), not fail the pass
@@ -323,41 +402,70 @@ def row_query(
     return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
 
 
+def _dated(need: Sequence[str]) -> bool:
+    return any(p in need for p in ("last_date", "first_date", "month"))
+
+
 def lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str]) -> str:
     """Per customer and cancellation invoice (NULL for purchases): the feature partials.
 
-    Two plain GROUP BYs, no DISTINCT aggregate unless ``n_orders`` is needed: first
-    (customer, cancellation invoice, stock code [, invoice]), then (customer, cancellation
-    invoice). Distinct counts need no de-duplication; only spend (``monetary``) sums the
-    distinct lines, so with it the rows are first made distinct by their fingerprint.
+    Two plain GROUP BYs, no DISTINCT aggregate unless ``n_orders`` (or a month or country
+    grouping) is needed: first (customer, cancellation invoice, stock code [, invoice]
+    [, month] [, country]), then (customer, cancellation invoice). Distinct counts need no
+    de-duplication; only spend (``amount``: quantity x price over every line, so negative for
+    cancellations) sums the distinct lines, so with it the rows are first made distinct by
+    their fingerprint.
+
+    With ``month`` or ``country`` in ``need`` the second GROUP BY has more grouping sets,
+    told apart by ``__part``: 0 for (customer, cancellation invoice), 1 for (customer,
+    month), 2 for (customer, country); ``n_lines`` counts the distinct (product, invoice)
+    lines of a row.
     """
-    keys = ["__cid", "__cinv", "__stock"] + (["__oinv"] if "n_orders" in need else [])
+    by_invoice = "n_orders" in need
+    sets = [p for p in ("month", "country") if p in need]
+    distinct = by_invoice or bool(sets)
+    keys = ["__cid", "__cinv", "__stock"] + (["__oinv"] if by_invoice else [])
+    keys += [f"__{p}" for p in sets]
+    dated = _dated(need)
     inner: list[str] = []
-    if "last_date" in need:
-        inner.append("MAX(__date) AS __date")
-    if "monetary" in need:
+    if dated:
+        inner += ["MAX(__date) AS __date", "MIN(__date) AS __first"]
+    if "amount" in need:
         inner.append("SUM(__amount) AS __amount")
-        cols = ", ".join(keys + (["__date"] if "last_date" in need else []) + ["__amount"])
+        cols = ", ".join(keys + (["__date"] if dated else []) + ["__amount"])
         rows = (
             f"(SELECT {cols} FROM {rows} WHERE {kept} GROUP BY {', '.join(fp_cols)}, {cols}) AS d"
         )
         kept = "TRUE"
     first = f"SELECT {', '.join(keys + inner)} FROM {rows} WHERE {kept} GROUP BY {', '.join(keys)}"
-    if "n_orders" in need:
+    if distinct:
         outer = [
             "COUNT(DISTINCT __stock) FILTER (WHERE __cinv IS NULL) AS n_products",
-            "COUNT(DISTINCT __oinv) AS n_orders",
-            "COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> TRIM(__oinv)) AS __odd",
+            "COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> TRIM(__oinv)) AS __odd"
+            if by_invoice
+            else "0 AS __odd",
         ]
+        if by_invoice:
+            outer.append("COUNT(DISTINCT __oinv) AS n_orders")
     else:
         outer = ["COUNT(__stock) FILTER (WHERE __cinv IS NULL) AS n_products", "0 AS __odd"]
     if "last_date" in need:
         outer.append("MAX(__date) AS last_date")
-    if "monetary" in need:
-        outer.append("SUM(__amount) FILTER (WHERE __cinv IS NULL) AS monetary")
+    if "first_date" in need:
+        outer.append("MIN(__first) AS first_date")
+    if "amount" in need:
+        outer.append("SUM(__amount) AS amount")
+    head = "SELECT __cid AS customer_key, __cinv AS cancel_invoice"
+    if not sets:
+        return f"{head}, {', '.join(outer)} FROM ({first}) AS k GROUP BY __cid, __cinv"
+    part = "CASE" + "".join(
+        f" WHEN GROUPING(__{p}) = 0 THEN {1 + ('month', 'country').index(p)}" for p in sets
+    )
+    grouping = ", ".join(["(__cid, __cinv)"] + [f"(__cid, __{p})" for p in sets])
+    cols = "".join(f", __{p} AS {p}" for p in sets)
     return (
-        f"SELECT __cid AS customer_key, __cinv AS cancel_invoice, {', '.join(outer)} "
-        f"FROM ({first}) AS k GROUP BY __cid, __cinv"
+        f"{head}{cols}, {part} ELSE 0 END AS __part, COUNT(*) AS n_lines, {', '.join(outer)} "
+        f"FROM ({first}) AS k GROUP BY GROUPING SETS ({grouping})"
     )
 
 

@@ -134,3 +134,19 @@ def _csv_lines(fields: list[Any]) -> Any:
     _, offsets, data = lines.buffers()
     ends = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
     return data.slice(int(ends[0]), int(ends[-1] - ends[0]))
+
+
+def write_segment_lists(frame: pd.DataFrame, folder: Path) -> None:
+    """Write one CSV per segment into ``folder`` (created): ``segment_<n>_<name>.csv``.
+
+    ``frame`` has ``customer_id``, ``kmeans_segment``, ``kmeans_name`` and optionally
+    ``net_spend``; each file holds ``customer_id`` (and ``net_spend``) of one segment, in
+    the order of ``frame``.
+    """
+    import re
+
+    folder.mkdir()
+    cols = [c for c in ("customer_id", "net_spend") if c in frame]
+    for (segment, name), part in frame.groupby(["kmeans_segment", "kmeans_name"], sort=True):
+        slug = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:60]
+        write_table(part[cols].reset_index(drop=True), folder / f"segment_{segment}_{slug}.csv")

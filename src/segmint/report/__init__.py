@@ -177,7 +177,21 @@ def render_figures(
         )
         return ax.get_figure(root=True)  # type: ignore[return-value]
 
+    business = summary.get("business") or {}
+    monthly_rows = list((summary.get("monthly") or {}).get("kmeans") or [])
+
+    def monthly() -> Figure:
+        from segmint.report.business_plots import monthly_figure
+
+        return monthly_figure(
+            monthly_rows,
+            names=names["kmeans"],
+            colors=colors["kmeans"],
+            currency=business.get("currency"),
+        )
+
     draw: dict[str, Callable[[], Figure] | None] = {
+        "monthly": monthly if monthly_rows else None,
         "correlation": lambda: plots.correlation_figure(segments, features=features),
         "kmeans_selection": (
             (lambda: plots.kmeans_selection_figure(sweep, knee=kmeans["knee"], k=kmeans["k"]))

@@ -113,7 +113,9 @@ def _template() -> jinja2.Template:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(count=_count, num=_num, pct=_pct, lift=_lift, fixed=_fixed)
+    from segmint.report.business import money
+
+    env.filters.update(count=_count, num=_num, pct=_pct, lift=_lift, fixed=_fixed, money=money)
     env.tests["number"] = _is_number
     source = resources.files("segmint.report").joinpath("templates", _TEMPLATE)
     return env.from_string(source.read_text("utf-8"))

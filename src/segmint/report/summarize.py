@@ -43,18 +43,22 @@ SOLID_FROM: float = 0.85
 
 #: Report sections, ``(id, heading)``, in page order; the ids are stable anchors.
 SECTIONS: tuple[tuple[str, str], ...] = (
-    ("overview", "At a glance"),
+    ("summary", "Summary"),
+    ("segments", "The segments one by one"),
+    ("quality", "Data quality"),
+    ("overview", "Technical details: KMeans segments at a glance"),
     ("data", "The data and its audit"),
     ("features", "The features"),
     ("kmeans", "KMeans segments"),
     ("gmm", "Gaussian mixture segments"),
     ("agreement", "Agreement and stability"),
-    ("next-steps", "What to do next"),
+    ("next-steps", "Scoring new customers"),
     ("run", "Parameters and versions"),
 )
 
 #: Figures of the report, ``(key, section id, title)``; ``plots/<key>.png`` in OUTDIR.
 FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("monthly", "segments", "Turnover and active customers per month"),
     ("correlation", "features", "How the features move together"),
     ("kmeans_selection", "kmeans", "Choosing the number of KMeans segments"),
     ("kmeans_sizes", "kmeans", "KMeans segment sizes"),
@@ -535,6 +539,10 @@ def _figures(n_customers: int, features: Sequence[str]) -> list[dict[str, str]]:
         "kept. Equal counts are nudged by less than half a count so they do not hide each other."
     )
     captions = {
+        "monthly": (
+            "Left: net spend (purchases minus cancellations) of each KMeans segment per "
+            "calendar month. Right: how many of its customers placed an order that month."
+        ),
         "correlation": (
             "Correlation of every pair of features, from -1 (one goes up as the other goes down) "
             "to +1 (they rise together). Pearson looks for a straight-line relation; Spearman "
@@ -721,6 +729,17 @@ def summarize(
         ],
         "sections": [{"id": i, "heading": h} for i, h in SECTIONS],
         "figures": _figures(n, features),
+    }
+    from segmint.report.business import business_summary, plain_warnings
+
+    summary["business"] = business_summary(
+        metrics, profiles, colors["kmeans"], {s["segment"]: s["label"] for s in km_segments}
+    )
+    summary["monthly"] = metrics.get("monthly") or {}
+    summary["plain_warnings"] = plain_warnings(metrics, verdicts["unstable"])
+    summary["feature_direction"] = {
+        f: ("bad" if f in ("n_canceled_orders", "cancel_rate", "recency_days") else "good")
+        for f in features
     }
     result: dict[str, Any] = _plain(summary)
     return result

@@ -81,7 +81,7 @@ _JAVA_FIELDS: dict[str, str] = {
 _CHARSETS: dict[str, str] = {"utf-8": "UTF-8", "latin-1": "ISO-8859-1"}
 
 #: Logical view names used by the rules; each engine maps them to private names.
-_VIEWS: tuple[str, ...] = ("raw", "lines", "clean")
+_VIEWS: tuple[str, ...] = ("raw", "lines", "clean", "clean_months", "clean_countries")
 
 
 def java_date_pattern(strptime_format: str) -> str:

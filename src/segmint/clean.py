@@ -348,7 +348,7 @@ def _clean_lines(
         ).to_pylist()[0]
     if dated:  # the clean lines with their day, the rules applied row by row
         money = "quantity" in found and "unit_price" in found
-        day_need = ["last_date", "n_orders", *(["monetary"] if money else [])]
+        day_need = ["last_date", "n_orders", *(["amount"] if money else [])]
         day_sql, _ = row_query(
             found, types, checks, fingerprint=fingerprint, raw_keys=False, need=day_need
         )

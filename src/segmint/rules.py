@@ -489,7 +489,7 @@ WINDOW_FEATURE_SQL: dict[str, str] = {
         "DATE_DIFF('day', COALESCE(MAX(day) FILTER (WHERE cancel_invoice IS NULL), MAX(day)), "
         "e.period_end)"
     ),
-    "monetary": "CAST(COALESCE(SUM(amount) FILTER (WHERE cancel_invoice IS NULL), 0) AS DOUBLE)",
+    "monetary": "CAST(COALESCE(SUM(amount), 0) AS DOUBLE)",  # net spend, as FEATURE_SQL
     "cancel_rate": (
         "CAST(COUNT(DISTINCT cancel_invoice) AS DOUBLE) / "
         "(COUNT(DISTINCT cancel_invoice) + COUNT(DISTINCT order_invoice))"
@@ -502,7 +502,7 @@ def dated_lines_query(rows: str, fp_cols: Sequence[str], kept: str, *, money: bo
     """The clean lines per (customer, cancellation invoice, stock code, invoice, day).
 
     ``rows`` is :func:`row_query` with the rules applied row by row (``raw_keys=False``) and
-    ``need`` holding ``n_orders`` and ``last_date`` (and ``monetary`` when ``money``). With
+    ``need`` holding ``n_orders`` and ``last_date`` (and ``amount`` when ``money``). With
     ``money`` the rows are first made distinct by their fingerprint, as in :func:`lines_query`,
     and ``amount`` sums the distinct lines (negative on cancellation lines).
     """

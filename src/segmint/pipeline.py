@@ -661,10 +661,14 @@ def _describe_segments(
     """:func:`segmint.cluster.business.describe_segments` of a fitted run."""
     from segmint.cluster.business import describe_segments
 
+    ids = table.table["customer_id"].astype(str).tolist()
+    customers = described.customers
+    if len(customers) != len(ids):  # a window: the customers active in it, described
+        customers = customers.set_index("customer_id").loc[ids].reset_index()
     return describe_segments(
         segmenter,
-        table.table["customer_id"].astype(str).tolist(),
-        described.customers,
+        ids,
+        customers,
         described.monthly,
         described.quality,
     )

@@ -42,7 +42,8 @@ from segmint.features import FeatureTable  # noqa: E402
 from segmint.io.sources import CatalogTable, resolve_source  # noqa: E402
 from segmint.pipeline import customer_features  # noqa: E402
 from segmint.schema import FEATURE_COLUMNS  # noqa: E402
-from segmint.spark.engine import SparkEngine, java_date_pattern, spark_size, translate  # noqa: E402
+from segmint.spark._translate import java_date_pattern, spark_size, translate  # noqa: E402
+from segmint.spark.engine import SparkEngine  # noqa: E402
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

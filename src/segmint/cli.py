@@ -190,6 +190,13 @@ TempOpt = Annotated[
 MasterOpt = Annotated[
     str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")
 ]
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-remote",
+        help="Spark Connect server sc://HOST:PORT (default: $SPARK_REMOTE without --spark-master).",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
 LogInputs = Annotated[
     list[str] | None,
@@ -247,6 +254,7 @@ def features(
     memory_limit: MemoryOpt = None,
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
+    spark_remote: RemoteOpt = None,
     table: TableOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -268,6 +276,7 @@ def features(
         memory_limit=memory_limit,
         temp_directory=temp_dir,
         spark_master=spark_master,
+        spark_remote=spark_remote,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
     export_features(result, output)
@@ -338,6 +347,7 @@ def run(
     memory_limit: MemoryOpt = None,
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
+    spark_remote: RemoteOpt = None,
     table: TableOpt = None,
     spark_collect_limit: CollectOpt = 2_000_000,
     quiet: QuietOpt = False,
@@ -364,6 +374,7 @@ def run(
         memory_limit=memory_limit,
         temp_directory=temp_dir,
         spark_master=spark_master,
+        spark_remote=spark_remote,
         spark_collect_limit=spark_collect_limit,
     )
 

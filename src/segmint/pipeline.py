@@ -57,6 +57,7 @@ def get_engine(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> Engine:
     """Create the engine called ``name``.
 
@@ -72,6 +73,8 @@ def get_engine(
         Where to spill.
     spark_master : str, optional
         Spark master URL, default ``local[*]``.
+    spark_remote : str, optional
+        Spark Connect server, ``sc://HOST:PORT`` (default: ``SPARK_REMOTE`` when no master).
 
     Returns
     -------
@@ -96,6 +99,7 @@ def get_engine(
             memory_limit=memory_limit,
             threads=threads,
             temp_directory=temp_directory,
+            remote=spark_remote,
         )
     raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
 
@@ -157,6 +161,7 @@ def customer_features(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> FeatureTable:
     """Turn a transaction log into one row per customer.
 
@@ -175,7 +180,7 @@ def customer_features(
         Force the CSV encoding (sniffed by default).
     engine : {"duckdb", "spark"} or Engine, default="duckdb"
         Where the SQL runs: an engine's name, or an open engine (left open).
-    threads, memory_limit, temp_directory, spark_master
+    threads, memory_limit, temp_directory, spark_master, spark_remote
         Engine settings, see :func:`get_engine`.
 
     Returns
@@ -204,6 +209,7 @@ def customer_features(
             memory_limit=memory_limit,
             temp_directory=temp_directory,
             spark_master=spark_master,
+            spark_remote=spark_remote,
         )
     )
     try:
@@ -283,6 +289,7 @@ def run(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_remote: str | None = None,
     spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
 ) -> RunResult:
@@ -313,7 +320,7 @@ def run(
         Draw the plots and ``report.html``.
     force : bool, default=False
         Replace an existing ``outdir``.
-    engine, threads, memory_limit, temp_directory, spark_master
+    engine, threads, memory_limit, temp_directory, spark_master, spark_remote
         Engine settings, see :func:`get_engine`.
     spark_collect_limit : int, default=2_000_000
         With ``engine="spark"``: up to this many customers the table is collected and
@@ -345,6 +352,7 @@ def run(
             memory_limit=memory_limit,
             temp_directory=temp_directory,
             spark_master=spark_master,
+            spark_remote=spark_remote,
         )
         try:
             progress("reading, cleaning and aggregating")

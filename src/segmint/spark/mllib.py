@@ -496,6 +496,8 @@ def segment(
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
 
+    from segmint.spark.engine import is_connect
+
     features = list(features)
     lo, hi = int(k_range[0]), int(k_range[1])
     if not 1 <= lo <= hi:
@@ -506,7 +508,9 @@ def segment(
     base = customers.select("customer_id", *[F.col(f).cast("double").alias(f) for f in features])
     base = base.persist(StorageLevel.MEMORY_AND_DISK)
     n = base.count()
-    partitions = base.rdd.getNumPartitions()
+    # Spark Connect has no RDD API (and no way to count partitions); MLlib then iterates over
+    # the partitions the aggregation left.
+    partitions = 1 if is_connect(base) else base.rdd.getNumPartitions()
     wanted = max(1, min(partitions, math.ceil(n / CUSTOMERS_PER_PARTITION)))
     if wanted < partitions:  # each MLlib iteration is a job: no tiny tasks
         fewer = base.coalesce(wanted).persist(StorageLevel.MEMORY_AND_DISK)

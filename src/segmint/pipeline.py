@@ -368,6 +368,8 @@ def run(
                 return _cluster_on_spark(
                     cleaned,
                     target,
+                    n_bootstrap=n_bootstrap,
+                    exclude_service_codes=exclude_service_codes,
                     k=k,
                     k_range=k_range,
                     scale=scale,
@@ -416,12 +418,15 @@ def _cluster_on_spark(
     report: bool,
     force: bool,
     progress: Progress,
+    n_bootstrap: int = 0,
+    exclude_service_codes: bool = False,
 ) -> RunResult:
     """Cluster with Spark MLlib where the customer table is too large to collect.
 
     Writes into ``target`` (atomically, like a local run): ``segments.parquet/`` (every
     customer), ``segments.csv`` (a seeded sample, for the report), ``profiles.csv`` and
-    ``metrics.json`` (over every customer), and the report. The Spark session must still be
+    ``metrics.json`` (over every customer), ``model.skops`` (the MLlib model's arrays, which
+    ``segmint predict`` applies without Spark), and the report. The Spark session must still be
     open: the assignments are written from it.
 
     Returns
@@ -435,7 +440,14 @@ def _cluster_on_spark(
     names = cleaned.features
     progress(f"clustering {cleaned.audit.customers:,} customers with Spark MLlib")
     large = segment_customers(
-        cleaned, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion, seed=seed
+        cleaned,
+        k=k,
+        k_range=k_range,
+        scale=scale,
+        gmm_criterion=gmm_criterion,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        exclude_service_codes=exclude_service_codes,
     )
     source = cleaned.source
     metrics: dict[str, Any] = {
@@ -447,8 +459,9 @@ def _cluster_on_spark(
             "k_range": list(k_range),
             "scale": scale,
             "gmm_criterion": gmm_criterion,
-            "n_bootstrap": 0,
+            "n_bootstrap": n_bootstrap,
             "seed": seed,
+            "exclude_service_codes": exclude_service_codes,
             "clustering": "spark-mllib",
         },
         "audit": cleaned.audit.to_dict(),
@@ -469,6 +482,7 @@ def _cluster_on_spark(
         large.assignments.write.parquet(str(tmp / "segments.parquet"))
         write_table(sample, tmp / "segments.csv")
         write_table(large.profiles, tmp / "profiles.csv")
+        large.model.save(tmp / "model.skops")
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
@@ -677,8 +691,11 @@ def score(
     import pandas as pd
 
     from segmint.model import load
+    from segmint.spark.saved import is_mllib_model
+    from segmint.spark.saved import load as load_mllib
 
-    segmenter = load(model)
+    # a run clustered with Spark MLlib saves its arrays in a model file of its own kind
+    segmenter = load_mllib(model) if is_mllib_model(model) else load(model)
     rules = getattr(segmenter, "metadata_", {}) or {}
     result = customer_features(
         inputs,

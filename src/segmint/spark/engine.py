@@ -81,10 +81,24 @@ def _remote_url(master: str | None, remote: str | None) -> str | None:
     return url
 
 
+#: Connect sessions for which this module turned pyspark's Connect mode on.
+_CONNECT_MODE_SET: list[str] = []
+
+
 def _connect(url: str) -> SparkSession:
     """A new Spark Connect session on ``url``, checked with one round trip."""
     from pyspark.sql.connect.session import SparkSession as RemoteSession
 
+    from pyspark import SparkContext
+
+    if (
+        SparkContext._active_spark_context is None
+        and "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    ):
+        # What pyspark's own builder does for SPARK_REMOTE: pyspark.sql.functions and
+        # pyspark.ml then build Connect plans (MLlib runs on the server). Undone by close().
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+        _CONNECT_MODE_SET.append(url)
     try:
         spark = RemoteSession.builder.remote(url).create()
     except Exception as exc:
@@ -363,6 +377,10 @@ class SparkEngine(Engine):
         self.views.clear()
         if self.owns_session:
             self.spark.stop()
+            if is_connect(self.spark) and _CONNECT_MODE_SET:
+                _CONNECT_MODE_SET.pop()
+                if not _CONNECT_MODE_SET:
+                    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
 
     def release(self) -> None:
         """Forget the views without dropping them: a DataFrame handed out still reads them."""

@@ -193,17 +193,24 @@ class Cluster:
 
 
 @contextmanager
-def standalone_cluster(root: Path, workers: int = 2) -> Iterator[Cluster]:
-    """A standalone master and ``workers`` workers on 127.0.0.1, stopped on exit."""
+def standalone_cluster(root: Path, workers: int = 2, *, fast_jvm: bool = True) -> Iterator[Cluster]:
+    """A standalone master and ``workers`` workers on 127.0.0.1, stopped on exit.
+
+    ``fast_jvm=False`` (benchmarks) leaves the JVMs' JIT compilers at their defaults.
+    """
     home = spark_home()
     spark_class = str(home / "bin" / "spark-class")
     conf_dir = root / "conf"
-    _write_conf(conf_dir, APP_DEFAULTS)
+    settings = dict(APP_DEFAULTS)
+    jvm = FAST_JVM if fast_jvm else ""
+    if not fast_jvm:
+        del settings["spark.driver.extraJavaOptions"], settings["spark.executor.extraJavaOptions"]
+    _write_conf(conf_dir, settings)
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = _base_env(conf_dir)
     # the daemons only (spark-submit gives the Connect server these settings too)
-    daemon_env = {**env, "SPARK_DAEMON_MEMORY": "256m", "SPARK_DAEMON_JAVA_OPTS": FAST_JVM}
+    daemon_env = {**env, "SPARK_DAEMON_MEMORY": "256m", "SPARK_DAEMON_JAVA_OPTS": jvm}
     port, web = free_port(), free_port()
     master_url = f"spark://127.0.0.1:{port}"
     cluster = Cluster(master_url, f"http://127.0.0.1:{web}", env, root)
@@ -232,7 +239,7 @@ def standalone_cluster(root: Path, workers: int = 2) -> Iterator[Cluster]:
             worker_env = {
                 **daemon_env,
                 "SPARK_LOCAL_DIRS": str(folder / "tmp"),
-                "SPARK_DAEMON_JAVA_OPTS": f"{FAST_JVM} -Djava.io.tmpdir={folder / 'tmp'}",
+                "SPARK_DAEMON_JAVA_OPTS": f"{jvm} -Djava.io.tmpdir={folder / 'tmp'}".strip(),
             }
             worker = _start(
                 f"worker{i}",

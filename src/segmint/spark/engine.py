@@ -85,11 +85,18 @@ def _remote_url(master: str | None, remote: str | None) -> str | None:
 _CONNECT_MODE_SET: list[str] = []
 
 
+def _connect_mode_off() -> None:
+    """Undo one Connect-mode switch of :func:`_connect` (the last one restores the env)."""
+    if _CONNECT_MODE_SET:
+        _CONNECT_MODE_SET.pop()
+        if not _CONNECT_MODE_SET:
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
 def _connect(url: str) -> SparkSession:
     """A new Spark Connect session on ``url``, checked with one round trip."""
-    from pyspark.sql.connect.session import SparkSession as RemoteSession
-
     from pyspark import SparkContext
+    from pyspark.sql.connect.session import SparkSession as RemoteSession
 
     if (
         SparkContext._active_spark_context is None
@@ -102,6 +109,7 @@ def _connect(url: str) -> SparkSession:
     try:
         spark = RemoteSession.builder.remote(url).create()
     except Exception as exc:
+        _connect_mode_off()
         raise SegmintError(
             f"cannot open a Spark Connect session on {url} ({_first_line(exc)}); check "
             "--spark-remote and that pyspark[connect] is installed"
@@ -112,6 +120,7 @@ def _connect(url: str) -> SparkSession:
         spark.conf.set("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
     except Exception as exc:
         spark.stop()
+        _connect_mode_off()
         raise SegmintError(
             f"cannot reach the Spark Connect server at {url} ({_first_line(exc)}); check "
             "--spark-remote and that the server is running (start-connect-server.sh)"
@@ -377,10 +386,8 @@ class SparkEngine(Engine):
         self.views.clear()
         if self.owns_session:
             self.spark.stop()
-            if is_connect(self.spark) and _CONNECT_MODE_SET:
-                _CONNECT_MODE_SET.pop()
-                if not _CONNECT_MODE_SET:
-                    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+            if is_connect(self.spark):
+                _connect_mode_off()
 
     def release(self) -> None:
         """Forget the views without dropping them: a DataFrame handed out still reads them."""

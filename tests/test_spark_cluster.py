@@ -280,3 +280,8 @@ def test_connect_bad_urls_are_one_line_errors(tmp_path: Path, log_csv: Path) -> 
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "sc://HOST:PORT" in done.stderr
+    # nobody listens there: one line at once, not minutes of the client's retries
+    from conftest_spark import free_port
+
+    with pytest.raises(SegmintError, match="cannot reach the Spark Connect server"):
+        get_engine("spark", spark_remote=f"sc://127.0.0.1:{free_port()}")

@@ -81,35 +81,51 @@ def _remote_url(master: str | None, remote: str | None) -> str | None:
     return url
 
 
-#: Connect sessions for which this module turned pyspark's Connect mode on.
-_CONNECT_MODE_SET: list[str] = []
+#: Seconds to wait for a Spark Connect server to accept a connection.
+CONNECT_TIMEOUT: float = 10.0
 
 
-def _connect_mode_off() -> None:
-    """Undo one Connect-mode switch of :func:`_connect` (the last one restores the env)."""
-    if _CONNECT_MODE_SET:
-        _CONNECT_MODE_SET.pop()
-        if not _CONNECT_MODE_SET:
-            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+def _connect_mode_off(switched: bool) -> None:
+    """Undo the Connect-mode switch of :func:`_connect`, if it made one."""
+    if switched:
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
 
 
-def _connect(url: str) -> SparkSession:
-    """A new Spark Connect session on ``url``, checked with one round trip."""
+def _connect(url: str) -> tuple[SparkSession, bool]:
+    """A new Spark Connect session on ``url``, checked with one round trip.
+
+    Also whether this turned pyspark's Connect mode on (``SPARK_CONNECT_MODE_ENABLED``), as
+    pyspark's own builder does for ``SPARK_REMOTE`` when no classic session exists, so that
+    ``pyspark.sql.functions`` and ``pyspark.ml`` build Connect plans (MLlib on the server);
+    :meth:`SparkEngine.close` turns it off again.
+    """
+    import socket
+
     from pyspark import SparkContext
     from pyspark.sql.connect.session import SparkSession as RemoteSession
 
-    if (
+    # Connect's client retries an unreachable server for minutes: look first.
+    found = re.match(r"^sc://([^/:]+)(?::(\d+))?", url)
+    assert found is not None  # _remote_url checked the form
+    host, port = found.group(1), int(found.group(2) or 15002)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise SegmintError(
+            f"cannot reach the Spark Connect server at {url} ({exc.strerror or exc}); check "
+            "--spark-remote (or SPARK_REMOTE) and that the server is running "
+            "(start-connect-server.sh)"
+        ) from None
+    switched = (
         SparkContext._active_spark_context is None
         and "SPARK_CONNECT_MODE_ENABLED" not in os.environ
-    ):
-        # What pyspark's own builder does for SPARK_REMOTE: pyspark.sql.functions and
-        # pyspark.ml then build Connect plans (MLlib runs on the server). Undone by close().
+    )
+    if switched:
         os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
-        _CONNECT_MODE_SET.append(url)
     try:
         spark = RemoteSession.builder.remote(url).create()
     except Exception as exc:
-        _connect_mode_off()
+        _connect_mode_off(switched)
         raise SegmintError(
             f"cannot open a Spark Connect session on {url} ({_first_line(exc)}); check "
             "--spark-remote and that pyspark[connect] is installed"
@@ -120,12 +136,12 @@ def _connect(url: str) -> SparkSession:
         spark.conf.set("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
     except Exception as exc:
         spark.stop()
-        _connect_mode_off()
+        _connect_mode_off(switched)
         raise SegmintError(
             f"cannot reach the Spark Connect server at {url} ({_first_line(exc)}); check "
             "--spark-remote and that the server is running (start-connect-server.sh)"
         ) from None
-    return spark  # type: ignore[return-value]
+    return spark, switched  # type: ignore[return-value]
 
 
 def _is_local(master: str) -> bool:
@@ -198,12 +214,13 @@ class SparkEngine(Engine):
             from pyspark.sql import SparkSession
 
             remote = _remote_url(master, remote) if session is None else None
+            self.switched_mode = False
             active = session or (None if remote else SparkSession.getActiveSession())
             self.owns_session = active is None
             if active is not None:
                 self.spark: SparkSession = active
             elif remote is not None:
-                self.spark = _connect(remote)
+                self.spark, self.switched_mode = _connect(remote)
             else:
                 self.spark = self._start(master, memory_limit, threads, temp_directory)
         self.prefix = f"segmint_{uuid.uuid4().hex[:8]}"
@@ -386,8 +403,8 @@ class SparkEngine(Engine):
         self.views.clear()
         if self.owns_session:
             self.spark.stop()
-            if is_connect(self.spark):
-                _connect_mode_off()
+            _connect_mode_off(self.switched_mode)
+            self.switched_mode = False
 
     def release(self) -> None:
         """Forget the views without dropping them: a DataFrame handed out still reads them."""

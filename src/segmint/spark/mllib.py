@@ -659,23 +659,24 @@ def segment_customers(
     """
     from segmint.rules import feature_sql
     from segmint.spark import typed_features
-    from segmint.spark.engine import SparkEngine
+    from segmint.spark.engine import SparkEngine, quiet_pyspark
 
     engine = cleaned.engine
     if not isinstance(engine, SparkEngine):
         raise TypeError(f"segment_customers needs the Spark engine, not {engine.name!r}")
     names = tuple(cleaned.features)
     customers = typed_features(engine.sql(feature_sql(names)), names)
-    result = segment(
-        customers,
-        names,
-        k=k,
-        k_range=k_range,
-        scale=scale,
-        gmm_criterion=gmm_criterion,
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-    )
+    with quiet_pyspark():  # pyspark.ml's imports on Spark Connect warn about pandas 3
+        result = segment(
+            customers,
+            names,
+            k=k,
+            k_range=k_range,
+            scale=scale,
+            gmm_criterion=gmm_criterion,
+            seed=seed,
+            n_bootstrap=n_bootstrap,
+        )
     assert result.model is not None
     result.model.metadata = {
         "features": list(names),

@@ -64,6 +64,7 @@ def get_engine(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> Engine:
     """Create the engine called ``name``.
 
@@ -79,6 +80,8 @@ def get_engine(
         Where to spill.
     spark_master : str, optional
         Spark master URL, default ``local[*]``.
+    spark_remote : str, optional
+        Spark Connect server, ``sc://HOST:PORT`` (default: ``SPARK_REMOTE`` when no master).
 
     Returns
     -------
@@ -103,6 +106,7 @@ def get_engine(
             memory_limit=memory_limit,
             threads=threads,
             temp_directory=temp_directory,
+            remote=spark_remote,
         )
     raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
 
@@ -166,6 +170,7 @@ def customer_features(
     spark_master: str | None = None,
     as_of: str | date | None = None,
     window: str | None = None,
+    spark_remote: str | None = None,
 ) -> FeatureTable:
     """Turn a transaction log into one row per customer.
 
@@ -184,7 +189,7 @@ def customer_features(
         Force the CSV encoding (sniffed by default).
     engine : {"duckdb", "spark"} or Engine, default="duckdb"
         Where the SQL runs: an engine's name, or an open engine (left open).
-    threads, memory_limit, temp_directory, spark_master
+    threads, memory_limit, temp_directory, spark_master, spark_remote
         Engine settings, see :func:`get_engine`.
     as_of, window : str, optional
         Features as of a day (``YYYY-MM-DD``, default the log's last) over a window (``90D``,
@@ -218,6 +223,7 @@ def customer_features(
             memory_limit=memory_limit,
             temp_directory=temp_directory,
             spark_master=spark_master,
+            spark_remote=spark_remote,
         )
     )
     try:
@@ -323,6 +329,7 @@ def run(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_remote: str | None = None,
     spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
     as_of: str | date | None = None,
@@ -357,7 +364,7 @@ def run(
         Draw the plots and ``report.html``.
     force : bool, default=False
         Replace an existing ``outdir``.
-    engine, threads, memory_limit, temp_directory, spark_master
+    engine, threads, memory_limit, temp_directory, spark_master, spark_remote
         Engine settings, see :func:`get_engine`.
     spark_collect_limit : int, default=2_000_000
         With ``engine="spark"``: up to this many customers the table is collected and
@@ -398,6 +405,7 @@ def run(
             memory_limit=memory_limit,
             temp_directory=temp_directory,
             spark_master=spark_master,
+            spark_remote=spark_remote,
         )
         try:
             progress("reading, cleaning and aggregating")
@@ -415,6 +423,8 @@ def run(
                 return _cluster_on_spark(
                     cleaned,
                     target,
+                    n_bootstrap=n_bootstrap,
+                    exclude_service_codes=exclude_service_codes,
                     k=k,
                     k_range=k_range,
                     scale=scale,
@@ -469,12 +479,15 @@ def _cluster_on_spark(
     report: bool,
     force: bool,
     progress: Progress,
+    n_bootstrap: int = 0,
+    exclude_service_codes: bool = False,
 ) -> RunResult:
     """Cluster with Spark MLlib where the customer table is too large to collect.
 
     Writes into ``target`` (atomically, like a local run): ``segments.parquet/`` (every
     customer), ``segments.csv`` (a seeded sample, for the report), ``profiles.csv`` and
-    ``metrics.json`` (over every customer), and the report. The Spark session must still be
+    ``metrics.json`` (over every customer), ``model.skops`` (the MLlib model's arrays, which
+    ``segmint predict`` applies without Spark), and the report. The Spark session must still be
     open: the assignments are written from it.
 
     Returns
@@ -488,7 +501,14 @@ def _cluster_on_spark(
     names = cleaned.features
     progress(f"clustering {cleaned.audit.customers:,} customers with Spark MLlib")
     large = segment_customers(
-        cleaned, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion, seed=seed
+        cleaned,
+        k=k,
+        k_range=k_range,
+        scale=scale,
+        gmm_criterion=gmm_criterion,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        exclude_service_codes=exclude_service_codes,
     )
     source = cleaned.source
     metrics: dict[str, Any] = {
@@ -500,8 +520,9 @@ def _cluster_on_spark(
             "k_range": list(k_range),
             "scale": scale,
             "gmm_criterion": gmm_criterion,
-            "n_bootstrap": 0,
+            "n_bootstrap": n_bootstrap,
             "seed": seed,
+            "exclude_service_codes": exclude_service_codes,
             "clustering": "spark-mllib",
         },
         "audit": cleaned.audit.to_dict(),
@@ -522,6 +543,7 @@ def _cluster_on_spark(
         large.assignments.write.parquet(str(tmp / "segments.parquet"))
         write_table(sample, tmp / "segments.csv")
         write_table(large.profiles, tmp / "profiles.csv")
+        large.model.save(tmp / "model.skops")
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )

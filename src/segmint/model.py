@@ -242,7 +242,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = self.scale == "log-standard"
+        # negative values are fitted too (asinh instead of log1p under "log-standard")
+        tags.input_tags.positive_only = False
         return tags
 
     # ------------------------------------------------------------------ validation

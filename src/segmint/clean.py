@@ -9,17 +9,21 @@ kept. The rules themselves are SQL in :mod:`segmint.rules`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
 from segmint.errors import SegmintError
+from segmint.presets import DEFAULT_RULE, Layout, Request, resolve_layout
 from segmint.rules import (
     PARTIALS,
+    cancel_sql,
     customer_rule,
     lines_query,
+    order_query,
     row_query,
     text_of,
+    text_value,
     value_checks,
 )
 from segmint.schema import DEFAULT_FEATURES, Audit, required_columns, resolve_columns
@@ -52,6 +56,12 @@ class Cleaned:
         Rows read, dropped and kept.
     features : tuple of str
         The features the table can give.
+    layout : Layout or None
+        How the log was read: preset, columns, cancellation rule (:mod:`segmint.presets`).
+    cancellation_rule : str
+        The cancellation rule in plain words, naming the file's columns.
+    warnings : tuple of str
+        Things that may make the figures wrong (no cancellation found, mixed currencies).
     """
 
     engine: Engine
@@ -59,6 +69,9 @@ class Cleaned:
     source: Source
     audit: Audit
     features: tuple[str, ...]
+    layout: Layout | None = None
+    cancellation_rule: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 def clean(
@@ -68,6 +81,7 @@ def clean(
     features: Sequence[str] = DEFAULT_FEATURES,
     columns: Mapping[str, str] | None = None,
     exclude_service_codes: bool = False,
+    request: Request | None = None,
 ) -> Cleaned:
     """Register ``source`` on ``engine``, clean it and keep the clean lines per customer.
 
@@ -84,6 +98,9 @@ def clean(
         ``{canonical: their_name}`` for column names segmint does not recognise.
     exclude_service_codes : bool, default=False
         Also drop lines with a service stock code or a zero or negative price.
+    request : Request, optional
+        Preset, mapping file, cancellation rule (:func:`segmint.presets.request`); by default
+        the preset is found in the header. ``columns`` wins over its columns.
 
     Returns
     -------
@@ -103,17 +120,77 @@ def clean(
         dupes = sorted({c for c in names if names.count(c) > 1})
         raise SegmintError(f"{source.label} has two columns named {dupes[0]!r}; rename one")
     needed = required_columns(features)
-    found = resolve_columns(names, columns, required=needed, source=source.label)
+    req = request or Request()
+    if columns:
+        req = replace(req, columns={**req.columns, **columns})
+    layout = resolve_layout(names, req, source.label)
+    found = resolve_columns(names, layout.columns, required=needed, source=source.label)
+    types, cancel, rule = _prepare(engine, source, layout, found, dict(described))
     audit = _clean_lines(
         engine,
         source,
         found,
-        dict(described),
+        types,
         needed,
         exclude_service_codes=exclude_service_codes,
         features=features,
+        cancel=cancel,
     )
-    return Cleaned(engine, CLEAN_TABLE, source, audit, tuple(features))
+    warnings: list[str] = []
+    if audit.cancellation_invoices == 0:
+        warnings.append(
+            f"no cancellations found (the rule: {rule}); if this log marks cancelled or "
+            "refunded orders another way, say how with --cancelled-when COLUMN=VALUES"
+        )
+    currency = layout.order_columns.get("currency")
+    if currency and "monetary" in features:
+        found_currencies = engine.fetch(
+            f"SELECT DISTINCT {text_value(currency)} AS c FROM raw ORDER BY c LIMIT 6"
+        ).column("c")
+        listed = [str(c) for c in found_currencies.to_pylist() if c is not None]
+        if len(listed) > 1:
+            warnings.append(
+                f"prices are in more than one currency ({', '.join(listed[:5])}, column "
+                f"{currency!r}); monetary adds them as they are"
+            )
+    return Cleaned(
+        engine, CLEAN_TABLE, source, audit, tuple(features), layout, rule, tuple(warnings)
+    )
+
+
+def _prepare(
+    engine: Engine,
+    source: Source,
+    layout: Layout,
+    found: Mapping[str, str],
+    types: dict[str, str],
+) -> tuple[dict[str, str], str | None, str]:
+    """Carry order-level fields over each order's rows, and the cancellation rule's SQL.
+
+    When the layout has an order key (a shop export) and order-level columns, the view ``raw``
+    is replaced by the rows of :func:`segmint.rules.order_query` over the file (registered
+    again as ``raw__file``). Returns the columns' types after that, the rule's SQL (None for
+    the default rule, an invoice starting with C) and the rule in words.
+    """
+    rule = layout.rule_columns(found, source.label)
+    words = layout.describe_rule(found, source.label)
+    cancel = (
+        None
+        if layout.cancelled_when == DEFAULT_RULE
+        else cancel_sql([(col, cond.values) for col, cond in rule])
+    )
+    fill = layout.fill_columns(found, source.label)
+    if not (fill or layout.fallbacks):
+        return types, cancel, words
+    query, types = order_query(types, layout.order_key, fill, layout.fallbacks, "raw__file")
+    try:
+        engine.register(source, "raw__file")
+        engine.derive("raw", query)
+    except SegmintError:
+        raise
+    except Exception as exc:
+        raise source.read_error(exc) from None
+    return types, cancel, words
 
 
 def _figures(counts: Sequence[Mapping[str, Any]], exclude: bool) -> dict[str, int]:
@@ -150,6 +227,7 @@ def _clean_lines(
     *,
     exclude_service_codes: bool = False,
     features: Sequence[str] = DEFAULT_FEATURES,
+    cancel: str | None = None,
 ) -> Audit:
     """Summarise the clean lines per customer as the table ``clean`` and return the audit.
 
@@ -172,6 +250,9 @@ def _clean_lines(
         Also drop lines with a service stock code or a zero or negative price.
     features : sequence of str, default=("n_products", "n_canceled_orders")
         The features that will be asked of ``clean`` (see :mod:`segmint.features`).
+    cancel : str, optional
+        SQL of the cancellation rule (:func:`segmint.rules.cancel_sql`); default: the invoice
+        starts with C.
 
     Returns
     -------
@@ -202,7 +283,7 @@ def _clean_lines(
     fingerprint = engine.fingerprint(list(types))
     sorts = engine.can_sort(source)
     fast_sql, fp_cols = row_query(
-        found, types, checks, fingerprint=fingerprint, raw_keys=True, need=need
+        found, types, checks, fingerprint=fingerprint, raw_keys=True, need=need, cancel=cancel
     )
     excluded = "(__nonpos OR __service)" if exclude_service_codes else "FALSE"
     kept = f"NOT __no_id AND NOT {excluded}"
@@ -281,7 +362,7 @@ def _clean_lines(
     if odd or any(int(v or 0) for v in check.values()):
         # a text rule merges or changes grouped values: group again, rules applied row by row
         exact_sql, _ = row_query(
-            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need
+            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need, cancel=cancel
         )
         engine.materialize("lines", lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
         customer_id = "customer_key"

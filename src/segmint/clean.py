@@ -9,7 +9,7 @@ kept. The rules themselves are SQL in :mod:`segmint.rules`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
@@ -62,6 +62,8 @@ class Cleaned:
         The cancellation rule in plain words, naming the file's columns.
     warnings : tuple of str
         Things that may make the figures wrong (no cancellation found, mixed currencies).
+    columns : mapping of str to str
+        ``{canonical: raw_column}`` as resolved.
     """
 
     engine: Engine
@@ -72,6 +74,7 @@ class Cleaned:
     layout: Layout | None = None
     cancellation_rule: str = ""
     warnings: tuple[str, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 def clean(
@@ -154,7 +157,15 @@ def clean(
                 f"{currency!r}); monetary adds them as they are"
             )
     return Cleaned(
-        engine, CLEAN_TABLE, source, audit, tuple(features), layout, rule, tuple(warnings)
+        engine,
+        CLEAN_TABLE,
+        source,
+        audit,
+        tuple(features),
+        layout,
+        rule,
+        tuple(warnings),
+        dict(found),
     )
 
 

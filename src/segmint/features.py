@@ -19,16 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from segmint._display import summary_html
 from segmint.errors import SegmintError
+from segmint.presets import DEFAULT_RULE
 from segmint.rules import FEATURE_DTYPES, feature_sql
-from segmint.schema import DEFAULT_FEATURES, FEATURE_COLUMNS, Audit
+from segmint.schema import AUDIT_LABELS, DEFAULT_FEATURES, FEATURE_COLUMNS, Audit
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from segmint.clean import Cleaned
 
-__all__ = ["FeatureTable", "aggregate", "parse_features"]
+__all__ = ["FeatureTable", "aggregate", "feature_table", "needs_tokens", "parse_features"]
 
 
 def parse_features(features: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -67,7 +69,14 @@ class FeatureTable:
     source : str
         How the input is named in messages.
     notes : list of str
-        Things a user should know (for example Excel sheets skipped).
+        Things a user should know (for example Excel sheets skipped, the preset used, how
+        customer ids were pseudonymised).
+    warnings : list of str
+        Things that may make the figures wrong (for example no cancellation found).
+    cancellation_rule : str
+        Which rule counted the cancellations, in plain words.
+    pseudonymized : bool
+        Whether ``customer_id`` holds keyed-hash tokens (:mod:`segmint._pseudonym`).
     """
 
     table: pd.DataFrame
@@ -75,6 +84,95 @@ class FeatureTable:
     features: tuple[str, ...]
     source: str
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cancellation_rule: str = ""
+    pseudonymized: bool = False
+
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks: sizes, the audit, warnings and notes."""
+        audit = self.audit.to_dict()
+        rows = [
+            ("source", self.source),
+            ("customers", f"{len(self.table):,}"),
+            ("features", ", ".join(self.features)),
+        ]
+        rows += [(AUDIT_LABELS[k], f"{audit[k]:,}") for k in ("rows_read", "rows_kept")]
+        if self.cancellation_rule:
+            rows.append(("cancellations counted where", self.cancellation_rule))
+        head = self.table.head(5)
+        return summary_html(
+            "segmint FeatureTable",
+            rows,
+            table=[[str(v) for v in r] for r in head.itertuples(index=False)],
+            header=[str(c) for c in head.columns],
+            warnings=self.warnings,
+            notes=self.notes,
+        )
+
+
+def feature_table(
+    cleaned: Cleaned,
+    table: pd.DataFrame | None = None,
+    *,
+    pseudonymize: bool | None = None,
+    pseudonymize_key: str | None = None,
+) -> FeatureTable:
+    """The :class:`FeatureTable` of a cleaned log, its ids pseudonymised where they should be.
+
+    Parameters
+    ----------
+    cleaned : Cleaned
+        What :func:`segmint.clean.clean` left on its engine.
+    table : pandas.DataFrame, optional
+        The customer table, when already fetched; default :func:`aggregate`.
+    pseudonymize : bool, optional
+        Replace ``customer_id`` by keyed-hash tokens (:mod:`segmint._pseudonym`); by default
+        when the ids look like emails (or their column is named so).
+    pseudonymize_key : str, optional
+        The key; default ``$SEGMINT_PSEUDONYMIZE_KEY``, else the user's key file.
+
+    Returns
+    -------
+    FeatureTable
+        With the preset, the cancellation rule (when not the default) and the handling of
+        customer ids in ``notes``, and the cleaning's warnings.
+    """
+    from segmint._pseudonym import TOKEN_HEX, looks_like_email, resolve_key
+    from segmint._pseudonym import pseudonymize as tokens
+
+    names = cleaned.features
+    table = aggregate(cleaned) if table is None else table
+    notes = list(cleaned.source.notes)
+    layout = cleaned.layout
+    if layout is not None and layout.preset is not None:
+        notes.append(f"read as a {layout.preset.title} (--preset {layout.preset.name})")
+    if layout is not None and layout.cancelled_when != DEFAULT_RULE:
+        notes.append(f"cancelled orders: those where {cleaned.cancellation_rule}")
+    column = cleaned.columns.get("customer_id", "")
+    emails = looks_like_email(table["customer_id"], column)
+    on = emails if pseudonymize is None else pseudonymize
+    if on:
+        key, origin = resolve_key(pseudonymize_key)
+        table = table.assign(customer_id=tokens(list(table["customer_id"]), key))
+        table = table.sort_values("customer_id", kind="stable", ignore_index=True)
+        notes.append(
+            f"customer ids are pseudonymised: c_ and {TOKEN_HEX} hex digits of HMAC-SHA256 "
+            f"keyed from {origin}; no id of the input is in the outputs"
+        )
+    elif emails:
+        notes.append(
+            "customer ids are shown as in the input, emails included (pseudonymisation off)"
+        )
+    return FeatureTable(
+        table,
+        cleaned.audit,
+        names,
+        cleaned.source.label,
+        notes,
+        list(cleaned.warnings),
+        cleaned.cancellation_rule,
+        bool(on),
+    )
 
 
 def aggregate(cleaned: Cleaned, features: Sequence[str] | None = None) -> pd.DataFrame:
@@ -99,3 +197,14 @@ def aggregate(cleaned: Cleaned, features: Sequence[str] | None = None) -> pd.Dat
     for name in names:
         table[name] = table[name].fillna(0).astype(FEATURE_DTYPES[name])
     return table
+
+
+def needs_tokens(cleaned: Cleaned, pseudonymize: bool | None) -> bool:
+    """Whether :func:`feature_table` would pseudonymise, judged from 1,000 ids on the engine."""
+    from segmint._pseudonym import looks_like_email
+
+    if pseudonymize is not None:
+        return pseudonymize
+    ids = cleaned.engine.fetch(f"SELECT customer_id FROM {cleaned.table} LIMIT 1000").column(0)
+    column = cleaned.columns.get("customer_id", "")
+    return looks_like_email([str(v) for v in ids.to_pylist()], column)

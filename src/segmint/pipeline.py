@@ -165,6 +165,11 @@ def customer_features(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    preset: str | None = None,
+    mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    cancelled_when: str | Sequence[str] | None = None,
+    pseudonymize: bool | None = None,
+    pseudonymize_key: str | None = None,
 ) -> FeatureTable:
     """Turn a transaction log into one row per customer.
 
@@ -185,6 +190,21 @@ def customer_features(
         Where the SQL runs: an engine's name, or an open engine (left open).
     threads, memory_limit, temp_directory, spark_master
         Engine settings, see :func:`get_engine`.
+    preset : str, optional
+        ``"shopify"``, ``"woocommerce"`` or ``"none"``; by default found in the header
+        (:mod:`segmint.presets`).
+    mapping : path or mapping, optional
+        A mapping file (TOML: ``preset``, ``order_key``, ``cancelled_when``, ``[columns]``) or
+        a dict of the same keys; ``columns``, ``preset`` and ``cancelled_when`` win over it.
+    cancelled_when : str or sequence of str, optional
+        Which orders are cancelled: ``"COLUMN=value1,value2"`` (``value*`` a prefix) or
+        ``"COLUMN"`` (not blank), any of several; default the preset's rule, else an invoice
+        starting with C.
+    pseudonymize : bool, optional
+        Replace customer ids by keyed-hash tokens (:mod:`segmint._pseudonym`); default when
+        they look like emails.
+    pseudonymize_key : str, optional
+        The key; default ``$SEGMINT_PSEUDONYMIZE_KEY``, else a key kept for this user.
 
     Returns
     -------
@@ -198,10 +218,12 @@ def customer_features(
     >>> result.table.head()  # doctest: +SKIP
     """
     from segmint.clean import clean
-    from segmint.features import FeatureTable, aggregate, parse_features
+    from segmint.features import feature_table, parse_features
     from segmint.io.sources import resolve_source
+    from segmint.presets import request
 
     names = parse_features(features)
+    asked = request(preset, mapping, columns, cancelled_when)
     given = isinstance(engine, Engine)
     eng = (
         engine
@@ -217,15 +239,9 @@ def customer_features(
     try:
         source = resolve_source(inputs, encoding=encoding, remote=eng.reads_remote)
         cleaned = clean(
-            eng,
-            source,
-            features=names,
-            columns=columns,
-            exclude_service_codes=exclude_service_codes,
+            eng, source, features=names, exclude_service_codes=exclude_service_codes, request=asked
         )
-        return FeatureTable(
-            aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
-        )
+        return feature_table(cleaned, pseudonymize=pseudonymize, pseudonymize_key=pseudonymize_key)
     finally:
         if not given:
             eng.close()
@@ -269,6 +285,12 @@ class RunResult:
     outdir: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks: sizes, segments, warnings, the report's path."""
+        from segmint._display import run_html
+
+        return run_html(self)
+
 
 def run(
     inputs: Inputs,
@@ -293,6 +315,11 @@ def run(
     spark_master: str | None = None,
     spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
+    preset: str | None = None,
+    mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    cancelled_when: str | Sequence[str] | None = None,
+    pseudonymize: bool | None = None,
+    pseudonymize_key: str | None = None,
 ) -> RunResult:
     """Run the whole pipeline on a transaction log.
 
@@ -328,6 +355,8 @@ def run(
         clustered as locally; above it, with Spark MLlib (:mod:`segmint.spark.mllib`).
     progress : callable, optional
         Called with a short message as each stage starts.
+    preset, mapping, cancelled_when, pseudonymize, pseudonymize_key
+        How to read a shop's export and its customer ids, see :func:`customer_features`.
 
     Returns
     -------
@@ -335,10 +364,12 @@ def run(
     """
     from segmint._startup import early, import_in_background
     from segmint.clean import clean
-    from segmint.features import FeatureTable, aggregate, parse_features
+    from segmint.features import feature_table, needs_tokens, parse_features
     from segmint.io.sources import resolve_source
+    from segmint.presets import request
 
     names = parse_features(features)
+    asked = request(preset, mapping, columns, cancelled_when)
     check_options(k, k_range, scale, gmm_criterion)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
@@ -361,10 +392,15 @@ def run(
                 eng,
                 source,
                 features=names,
-                columns=columns,
                 exclude_service_codes=exclude_service_codes,
+                request=asked,
             )
             if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
+                if needs_tokens(cleaned, pseudonymize):
+                    raise SegmintError(
+                        f"{source.label}: customer ids are pseudonymised on collected tables; "
+                        "raise --spark-collect-limit above the customers, or --no-pseudonymize"
+                    )
                 return _cluster_on_spark(
                     cleaned,
                     target,
@@ -377,8 +413,8 @@ def run(
                     force=force,
                     progress=progress,
                 )
-            table = FeatureTable(
-                aggregate(cleaned), cleaned.audit, names, source.label, list(source.notes)
+            table = feature_table(
+                cleaned, pseudonymize=pseudonymize, pseudonymize_key=pseudonymize_key
             )
         finally:
             eng.close()
@@ -567,9 +603,10 @@ def fit_and_write(
         **describe(segmenter),
         "versions": versions(),
     }
-    result = RunResult(
-        segments, profiles, metrics, segmenter, table, target, list(segmenter.warnings_)
-    )
+    warnings = [*table.warnings, *segmenter.warnings_]
+    if table.warnings:  # the cleaning's come first, in the report too
+        metrics["warnings"] = warnings
+    result = RunResult(segments, profiles, metrics, segmenter, table, target, warnings)
     if target is None:
         return result
     with atomic_folder(target, force=force) as tmp:
@@ -695,6 +732,7 @@ def score(
     *,
     columns: Mapping[str, str] | None = None,
     encoding: str | None = None,
+    **reading: Any,
 ) -> Scored:
     """Assign the segments of a saved model to the customers of a new log.
 
@@ -708,6 +746,9 @@ def score(
         Column mapping for the new log.
     encoding : {"utf-8", "latin-1"}, optional
         Force the CSV encoding.
+    **reading
+        ``preset``, ``mapping``, ``cancelled_when``, ``pseudonymize``, ``pseudonymize_key``:
+        see :func:`customer_features` (the same key gives the run's tokens).
 
     Returns
     -------
@@ -733,6 +774,7 @@ def score(
         columns=columns,
         exclude_service_codes=bool(rules.get("exclude_service_codes", False)),
         encoding=encoding,
+        **reading,
     )
     X = result.table[list(segmenter.feature_names_in_)]
     assigned = segmenter.assign(X)

@@ -250,6 +250,6 @@ def write_uci(path: Path) -> Path:
                         price,
                         order["Email"],
                         order.get("Billing Country", ""),
-                    ]  # fmt: skip
+                    ]
                 )
     return path

@@ -198,7 +198,11 @@ def test_email_ids_are_pseudonymised_by_default(tmp_path: Path) -> None:
     assert shop.pseudonymized and uci.pseudonymized
     # the same customers, the same tokens, whatever the layout
     pd.testing.assert_frame_equal(shop.table, uci.table)
-    tokens = dict(zip(EXPECTED["customer_id"], pseudonymize(EXPECTED["customer_id"], b"test-key")))
+    tokens = dict(
+        zip(
+            EXPECTED["customer_id"], pseudonymize(EXPECTED["customer_id"], b"test-key"), strict=True
+        )
+    )
     expected = EXPECTED.assign(customer_id=EXPECTED["customer_id"].map(tokens))
     expected = expected.sort_values("customer_id", ignore_index=True)
     pd.testing.assert_frame_equal(shop.table, expected, check_exact=False, rtol=1e-12)

@@ -36,9 +36,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _version(value: bool) -> None:
     if value:
-        from segmint import __version__
+        from importlib.metadata import PackageNotFoundError, version
 
-        print(f"segmint {__version__}")
+        try:
+            print(f"segmint {version('segmint')}")
+        except PackageNotFoundError:  # pragma: no cover - run from a source tree
+            print("segmint (not installed)")
         raise typer.Exit()
 
 

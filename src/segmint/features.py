@@ -3,7 +3,8 @@
 Definitions (the contract; ``docs/CONTRACTS.md``), over the clean lines:
 
 - ``n_products``: distinct ``stock_code`` over the customer's non-cancelled lines;
-- ``n_canceled_orders``: distinct ``invoice`` starting with ``C``;
+- ``n_canceled_orders``: distinct cancelled ``invoice`` (starting with ``C``, or as the
+  cancellation rule says, :mod:`segmint.presets`);
 - ``n_orders``: distinct non-cancelled ``invoice``;
 - ``recency_days``: whole days from the customer's last purchase (or, for a customer who only
   cancelled, last cancellation) to the last date in the clean data;

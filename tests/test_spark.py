@@ -133,7 +133,8 @@ def test_hand_written_log_equals_duckdb(spark: SparkSession, log_csv: Path) -> N
 
 def test_shop_exports_equal_duckdb(spark: SparkSession, tmp_path: Path) -> None:
     """Presets on Spark: order-level fields carried over each order's rows, status rules."""
-    from shop_exports import EXPECTED as SHOP, write_shopify, write_woocommerce
+    from shop_exports import EXPECTED as SHOP
+    from shop_exports import write_shopify, write_woocommerce
 
     for write in (write_shopify, write_woocommerce):
         path = write(tmp_path / f"{write.__name__}.csv")

@@ -292,6 +292,13 @@ def test_run_on_a_shopify_export_keeps_emails_out(tmp_path: Path) -> None:
     table = pd.read_csv(features, dtype={"customer_id": str})
     assert table["customer_id"].tolist() == sorted(segments["customer_id"])
     assert table["n_canceled_orders"].sum() > 0
+    scored_csv = tmp_path / "scored.csv"
+    scored = runner.invoke(
+        app, ["predict", str(path), "-m", str(out / "model.skops"), "-o", str(scored_csv), "-q"]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert b"@shop.example" not in scored_csv.read_bytes()
+    assert pd.read_csv(scored_csv)["customer_id"].tolist() == table["customer_id"].tolist()
 
 
 def test_cli_options(tmp_path: Path) -> None:

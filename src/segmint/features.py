@@ -150,7 +150,8 @@ def feature_table(
     if layout is not None and layout.cancelled_when != DEFAULT_RULE:
         notes.append(f"cancelled orders: those where {cleaned.cancellation_rule}")
     column = cleaned.columns.get("customer_id", "")
-    emails = looks_like_email(table["customer_id"], column)
+    ids = table["customer_id"]
+    emails = looks_like_email(ids[ids.str.contains("@", regex=False)], column)
     on = emails if pseudonymize is None else pseudonymize
     if on:
         key, origin = resolve_key(pseudonymize_key)

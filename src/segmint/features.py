@@ -9,7 +9,8 @@ Definitions (the contract; ``docs/CONTRACTS.md``), over the clean lines:
 - ``recency_days``: whole days from the customer's last purchase (or, for a customer who only
   cancelled, last cancellation) to the last date in the clean data;
 - ``monetary``: net spend, ``sum(quantity * unit_price)`` over every line (cancellation lines
-  have negative quantities, so cancelled orders are taken off), exact to the cent;
+  have negative quantities, so cancelled orders are taken off; a cancellation line never adds,
+  so a shop export's cancelled order, positive quantities, counts 0), exact to the cent;
 - ``cancel_rate``: cancelled orders over all orders.
 
 Every customer with at least one clean line is in the table.

@@ -373,7 +373,6 @@ def row_query(
         return _ident(found[name]) if raw else text_value(found[name])
 
     cid = found["customer_id"]
-    ruled = cancel is not None  # a cancellation rule of other columns (a shop export's status)
     if cancel is None:
         cancel = _is_cancel(found["invoice"], kind("invoice")) if "invoice" in found else "FALSE"
     stock = text_value(found["stock_code"]) if "stock_code" in found else None
@@ -411,11 +410,10 @@ def row_query(
         # TRY_CAST: a value that is not finite must reach the value check (raised after the
         # pass that counts it), not fail the pass
         amount = f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4))"
-        if ruled:
-            # under a status rule a cancelled order's lines keep their positive quantities: the
-            # order is the purchase and its reversal at once, so it adds nothing to net spend
-            # (a negative line, a UCI-style reversal, still subtracts)
-            amount = f"CASE WHEN {cancel} THEN LEAST({amount}, 0) ELSE {amount} END"
+        # a cancellation never adds to spend: a UCI reversal line (negative quantity)
+        # subtracts; a shop export's cancelled order keeps its positive quantities (it is the
+        # purchase and its reversal at once), so its lines count 0
+        amount = f"CASE WHEN {cancel} THEN LEAST({amount}, 0) ELSE {amount} END"
         exprs.append(f"{amount} AS __amount")
     return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
 

@@ -96,7 +96,8 @@ def _pandas_window(log: pd.DataFrame, end: dt.date, days: int) -> pd.DataFrame:
     out["n_orders"] = out["customer_id"].map(buys.groupby("CustomerID")["InvoiceNo"].nunique())
     last = buys.groupby("CustomerID")["day"].max()
     out["recency_days"] = out["customer_id"].map(lambda c: (end - last[c]).days)
-    spend = (buys["Quantity"] * buys["UnitPrice"]).groupby(buys["CustomerID"]).sum()
+    # net spend: purchases less cancellations (cancelled lines carry negative quantities)
+    spend = (frame["Quantity"] * frame["UnitPrice"]).groupby(frame["CustomerID"]).sum()
     out["monetary"] = out["customer_id"].map(spend)
     return out.fillna(0).astype({"n_products": "int64", "n_canceled_orders": "int64"})
 

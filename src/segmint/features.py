@@ -107,15 +107,15 @@ class FeatureTable:
     notes : list of str
         Things a user should know (for example Excel sheets skipped, the preset used, how
         customer ids were pseudonymised).
+    period : dict
+        With ``--as-of`` or ``--window``: ``as_of``, ``window`` and ``first_day`` (ISO dates and
+        the window's text, :mod:`segmint.windows`); empty for the whole log.
     warnings : list of str
         Things that may make the figures wrong (for example no cancellation found).
     cancellation_rule : str
         Which rule counted the cancellations, in plain words.
     pseudonymized : bool
         Whether ``customer_id`` holds keyed-hash tokens (:mod:`segmint._pseudonym`).
-    period : dict
-        With ``--as-of`` or ``--window``: ``as_of``, ``window`` and ``first_day`` (ISO dates and
-        the window's text, :mod:`segmint.windows`); empty for the whole log.
     """
 
     table: pd.DataFrame
@@ -123,10 +123,10 @@ class FeatureTable:
     features: tuple[str, ...]
     source: str
     notes: list[str] = field(default_factory=list)
+    period: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     cancellation_rule: str = ""
     pseudonymized: bool = False
-    period: dict[str, Any] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         """A compact summary for notebooks: sizes, the audit, warnings and notes."""

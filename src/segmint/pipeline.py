@@ -532,12 +532,14 @@ def _cluster_on_spark(
         **large.described,
         "versions": {**versions(), "pyspark": large.pyspark_version},
     }
-    metrics["warnings"] = large.notes
+    warnings = [*cleaned.warnings, *large.notes]  # the cleaning's first, as in a local run
+    metrics["warnings"] = warnings
     sample = large.sample
     table = FeatureTable(
-        sample[["customer_id", *names]], cleaned.audit, names, source.label, list(source.notes)
-    )
-    out = RunResult(sample, large.profiles, metrics, None, table, target, large.notes)
+        sample[["customer_id", *names]], cleaned.audit, names, source.label, list(source.notes),
+        warnings=list(cleaned.warnings), cancellation_rule=cleaned.cancellation_rule,
+    )  # fmt: skip
+    out = RunResult(sample, large.profiles, metrics, None, table, target, warnings)
     if target is None:
         return out
     with atomic_folder(target, force=force) as tmp:

@@ -13,18 +13,28 @@ which includes the JVM.
 
     python bench/bench_spark.py --rows 50000000              # the issue's size
     python bench/bench_spark.py --rows 5000000 --cores 2 --workdir /tmp/segmint-bench
+
+``--engines spark spark-cluster`` compares local mode (``local[N]``) with a standalone cluster
+of separate processes on this machine: a master and ``--workers`` workers of one core each,
+started from the installed pyspark exactly as ``tests/test_spark_cluster.py`` starts them
+(``tests/conftest_spark.py``), or an existing cluster given with ``--spark-master``::
+
+    python bench/bench_spark.py --rows 1000000 --engines spark spark-cluster
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +85,18 @@ class TreeSampler(threading.Thread):
             self.done.wait(self.interval)
 
 
-def timed(cmd: list[str]) -> dict[str, Any]:
-    """Run ``cmd`` under ``/usr/bin/time -v``; return wall time and memory figures."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd`` under ``/usr/bin/time -v``; return wall time and memory figures.
+
+    On a cluster the figures are the driver's side: the executors are the workers' children.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(
-        ["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ["/usr/bin/time", "-v", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     sampler = TreeSampler(proc.pid)
     sampler.start()
@@ -108,10 +125,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/segmint-bench"))
     parser.add_argument("--cores", type=int, default=2, help="local[N] and DuckDB threads")
     parser.add_argument("--memory-limit", default=None, help="both engines, e.g. 8GB")
-    parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"])
+    parser.add_argument(
+        "--engines", nargs="+", default=["duckdb", "spark"], help="duckdb, spark, spark-cluster"
+    )
+    parser.add_argument("--spark-master", default=None, help="spark-cluster: an existing master")
+    parser.add_argument("--workers", type=int, default=2, help="spark-cluster: workers to start")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        if "spark-cluster" in args.engines and args.spark_master is None:
+            cluster = stack.enter_context(_cluster(args.workdir / "cluster", args.workers))
+        return _measure(args, cluster)
+
+
+@contextlib.contextmanager
+def _cluster(root: Path, workers: int) -> Iterator[Any]:
+    """A standalone cluster started as the tests start it (tests/conftest_spark.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest_spark import standalone_cluster
+
+    shutil.rmtree(root, ignore_errors=True)
+    with standalone_cluster(root, workers=workers, fast_jvm=False) as cluster:
+        yield cluster
+
+
+def _measure(args: argparse.Namespace, cluster: Any) -> int:
     segmint = [sys.executable, "-m", "segmint.cli"]
     args.workdir.mkdir(parents=True, exist_ok=True)
     log = args.workdir / f"synth_{args.rows}_seed{args.seed}.{args.format}"
@@ -120,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "format": args.format,
         "cores": args.cores,
         "machine_cores": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
     }
     if not log.exists():
         print(f"generating {log} ...", flush=True)
@@ -140,23 +181,29 @@ def main(argv: list[str] | None = None) -> int:
             "all",
             "-q",
             "--engine",
-            engine,
+            engine.split("-")[0],
         ]
+        env = None
         if engine == "spark":
             cmd += ["--spark-master", f"local[{args.cores}]"]
+        elif engine == "spark-cluster":
+            master = args.spark_master or cluster.master_url
+            cmd += ["--spark-master", master]
+            env = cluster.env if cluster is not None else None
         else:
             cmd += ["--threads", str(args.cores)]
         if args.memory_limit:
             cmd += ["--memory-limit", args.memory_limit]
         print(f"{engine}: {' '.join(cmd[2:])}", flush=True)
-        results[engine] = timed(cmd)
+        results[engine] = timed(cmd, env)
         print(f"  {results[engine]}", flush=True)
         outputs[engine] = out
-    if len(outputs) == 2:
+    if len(outputs) >= 2:
         import pandas as pd
 
         tables = [pd.read_parquet(p) for p in outputs.values()]
-        pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+        for other in tables[1:]:
+            pd.testing.assert_frame_equal(tables[0], other, check_exact=True)
         results["customers"] = len(tables[0])
         results["tables_identical"] = True
     (args.workdir / f"results_{args.rows}.json").write_text(json.dumps(results, indent=2))

@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "segmint.report": 9,
     "segmint.spark": 10,
     "segmint._checks": 11,
+    "segmint._engine_choice": 11,
     "segmint._described": 11,
     "segmint.pipeline": 11,
     "segmint.scoring": 11,

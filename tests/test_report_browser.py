@@ -89,18 +89,20 @@ def test_report_in_chromium_at_laptop_width(browser: Any, report: Path) -> None:
     context, page, requests, errors = _open(browser, report, 1280)
     try:
         widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
-        assert len(widths) == len(FIGURES)
+        # this made-up run records no monthly activity, so the monthly figure is left out
+        assert len(widths) == len([key for key, _, _ in FIGURES if key != "monthly"])
         assert all(w > 0 for w in widths), widths
         ids = page.eval_on_selector_all("[id]", "nodes => nodes.map(n => n.id)")
         for section, _ in SECTIONS:
             assert section in ids
         assert "warnings" in ids
         assert page.locator("#warnings").is_visible()
-        # warnings sit above every other section
+        # the plain warnings sit above every other section, then the summary
         top = page.eval_on_selector_all(
             "section", "nodes => nodes.map(n => [n.id, n.getBoundingClientRect().top])"
         )
-        assert min(top, key=lambda pair: pair[1])[0] == "warnings"
+        order = [name for name, _ in sorted(top, key=lambda pair: pair[1])]
+        assert order[:2] == ["read-first", "summary"], order
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         assert errors == []
@@ -134,5 +136,55 @@ def test_report_in_chromium_at_phone_width(browser: Any, report: Path) -> None:
         page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
         assert errors == []
         assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of a real run on the three real months (shared data)."""
+    from conftest import REAL_LOG
+
+    if not REAL_LOG.exists():
+        pytest.skip(f"{REAL_LOG} not present")
+    from segmint.pipeline import run
+
+    outdir = tmp_path_factory.mktemp("real") / "out"
+    run(str(REAL_LOG), outdir, n_bootstrap=2, seed=0, threads=1)
+    return outdir / "report.html"
+
+
+def test_real_report_opens_with_the_summary_and_lists_every_column(
+    browser: Any, real_report: Path
+) -> None:
+    import csv
+
+    from conftest import REAL_LOG
+
+    context, page, _, errors = _open(browser, real_report, 1280)
+    try:
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        assert len(widths) == len(FIGURES)  # every figure, the monthly one included
+        assert all(w > 0 for w in widths), widths
+        top = page.eval_on_selector_all(
+            "section", "nodes => nodes.map(n => [n.id, n.getBoundingClientRect().top])"
+        )
+        order = [name for name, _ in sorted(top, key=lambda pair: pair[1]) if name != "read-first"]
+        assert order[:3] == ["summary", "segments", "quality"], order
+        rows = page.eval_on_selector_all(
+            "#quality-table tbody tr",
+            "rows => rows.map(r => [r.querySelector('code').textContent,"
+            " r.querySelectorAll('td')[2].textContent])",
+        )
+        with REAL_LOG.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle))
+            blank = {name: 0 for name in header}
+            for line in csv.reader(handle):
+                for name, value in zip(header, line, strict=True):
+                    blank[name] += not value.strip()
+        assert [name for name, _ in rows] == header
+        for name, missing in rows:
+            assert int(missing.replace(",", "")) == blank[name], (name, missing)
+        assert errors == []
     finally:
         context.close()

@@ -42,7 +42,8 @@ from segmint.features import FeatureTable  # noqa: E402
 from segmint.io.sources import CatalogTable, resolve_source  # noqa: E402
 from segmint.pipeline import customer_features  # noqa: E402
 from segmint.schema import FEATURE_COLUMNS  # noqa: E402
-from segmint.spark.engine import SparkEngine, java_date_pattern, spark_size, translate  # noqa: E402
+from segmint.spark._translate import java_date_pattern, spark_size, translate  # noqa: E402
+from segmint.spark.engine import SparkEngine  # noqa: E402
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -287,7 +288,7 @@ def test_run_above_the_collect_limit_uses_mllib(
         spark_collect_limit=100,
         k=k,
         k_range=K_RANGE,
-        n_bootstrap=0,
+        n_bootstrap=2,
         report=True,
     )
     out = tmp_path / "out"
@@ -307,8 +308,37 @@ def test_run_above_the_collect_limit_uses_mllib(
     assert {g["covariance_type"] for g in metrics["gmm"]["grid"]} == {"full"}
     assert sum(metrics["kmeans"]["sizes"]) == len(every) == sum(metrics["gmm"]["sizes"])
     assert 0.9 <= metrics["agreement"]["ari"] <= 1.0
-    assert any("stability not measured" in w for w in metrics["warnings"])
+    # the bootstrap refitted both models in Spark on 2 resamples, and said what it cost
+    stability = metrics["stability"]
+    assert stability["n_bootstrap"] == 2 and metrics["parameters"]["n_bootstrap"] == 2
+    for method in ("kmeans", "gmm"):
+        assert 0.5 <= stability[method]["mean_ari"] <= 1.0
+        assert len(stability[method]["jaccard"]) == k
+    assert any(w.startswith("stability: 2 bootstrap resamples") for w in metrics["warnings"])
     assert set(every["kmeans_name"]) == set(metrics["kmeans"]["names"])
     assert (out / "report.html").is_file() and (out / "profiles.csv").is_file()
     assert result.segmenter is None and len(pd.read_csv(out / "segments.csv")) == len(every)
     assert adjusted_rand_from_counts(np.array([[3, 0], [0, 2]])) == 1.0
+
+    # model.skops holds the MLlib arrays; predict applies them (numpy, no Spark) and gives
+    # every customer of the training log the segments the run gave it
+    from typer.testing import CliRunner
+
+    from segmint.cli import app
+    from segmint.spark.saved import is_mllib_model, load
+
+    model = out / "model.skops"
+    assert is_mllib_model(model)
+    scored_file = tmp_path / "scored.parquet"
+    cli = CliRunner().invoke(
+        app, ["predict", str(log), "-m", str(model), "-o", str(scored_file), "-q"]
+    )
+    assert cli.exit_code == 0, cli.output
+    scored = pd.read_parquet(scored_file)
+    assert scored["customer_id"].tolist() == every["customer_id"].tolist()
+    for column in ("kmeans_segment", "kmeans_name", "gmm_segment", "gmm_name"):
+        assert scored[column].tolist() == every[column].tolist(), column
+    np.testing.assert_allclose(scored["gmm_probability"], every["gmm_probability"], atol=2e-6)
+    again = tmp_path / "again.skops"
+    load(model).save(again)
+    assert again.read_bytes() == model.read_bytes()  # the file is canonical

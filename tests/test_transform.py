@@ -79,3 +79,21 @@ def test_fitted_transform_survives_skops_with_no_unexpected_types(scale: str) ->
     assert set(untrusted) <= EXPECTED_UNTRUSTED_TYPES
     loaded = sio.loads(data, trusted=untrusted)
     np.testing.assert_array_equal(loaded.transform(X), t.transform(X))
+
+
+def test_signed_features_take_asinh_and_counts_keep_log1p() -> None:
+    """Net spend can be negative (refunds beyond the period's purchases): asinh, not log1p."""
+    from segmint.model import Segmenter
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(5, size=(300, 2)).astype(float)
+    spend = np.concatenate([rng.gamma(2.0, 100.0, 290), -rng.gamma(2.0, 20.0, 10)])
+    signed = Segmenter(k_range=(1, 3), n_bootstrap=0, random_state=0).fit(
+        np.column_stack([counts, spend])
+    )
+    assert list(signed.transform_.named_steps) == ["asinh", "scale"]
+    assert np.isfinite(signed.transform_.transform(np.column_stack([counts, spend]))).all()
+    plain = Segmenter(k_range=(1, 3), n_bootstrap=0, random_state=0).fit(counts)
+    assert list(plain.transform_.named_steps) == ["log1p", "scale"]
+    with pytest.raises(ValueError, match="fitted on values >= 0"):
+        plain.predict(-counts)

@@ -216,6 +216,13 @@ TempOpt = Annotated[
 MasterOpt = Annotated[
     str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")
 ]
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-remote",
+        help="Spark Connect server sc://HOST:PORT (default: $SPARK_REMOTE without --spark-master).",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")]
 AsOfOpt = Annotated[
     str | None,
@@ -344,6 +351,7 @@ def features(
     memory_limit: MemoryOpt = None,
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
+    spark_remote: RemoteOpt = None,
     table: TableOpt = None,
     quiet: QuietOpt = False,
     as_of: AsOfOpt = None,
@@ -375,6 +383,7 @@ def features(
         as_of=as_of,
         window=window,
         **_reading(preset, mapping, cancelled_when, pseudonymize, pseudonymize_key),
+        spark_remote=spark_remote,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
     export_features(result, output)
@@ -447,6 +456,7 @@ def run(
     memory_limit: MemoryOpt = None,
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
+    spark_remote: RemoteOpt = None,
     table: TableOpt = None,
     spark_collect_limit: CollectOpt = 2_000_000,
     quiet: QuietOpt = False,
@@ -493,6 +503,7 @@ def run(
         memory_limit=memory_limit,
         temp_directory=temp_dir,
         spark_master=spark_master,
+        spark_remote=spark_remote,
         spark_collect_limit=spark_collect_limit,
         as_of=as_of,
         window=window,

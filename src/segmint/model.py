@@ -324,13 +324,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     "fill or drop those customers"
                 )
         negative = np.flatnonzero(Xa.min(axis=0) < 0)
-        if self.scale == "log-standard" and negative.size:
+        fitted_log1p = (
+            not reset and hasattr(self, "transform_") and "log1p" in self.transform_.named_steps
+        )
+        if self.scale == "log-standard" and negative.size and fitted_log1p:
             j = int(negative[0])
             raise _InputError(
                 f"Negative values in data: feature {names[j]!r} has "
-                f"{int((Xa[:, j] < 0).sum())} negative values (min {Xa[:, j].min():g}); "
-                "scale='log-standard' needs counts >= 0; use scale='standard' for signed "
-                "features"
+                f"{int((Xa[:, j] < 0).sum())} negative values (min {Xa[:, j].min():g}), but "
+                "the model was fitted on values >= 0 (log1p); refit on data like these"
             )
         return np.asarray(Xa, dtype=np.float64)
 
@@ -407,7 +409,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 f"was not searched (k_range {lo}..{hi})"
             )
 
-        self.transform_ = make_transform(self.scale).fit(Xs)
+        signed = bool((Xs < 0).any())  # net spend can be negative: asinh, not log1p
+        self.transform_ = make_transform(self.scale, signed=signed).fit(Xs)
         Z = self.transform_.transform(Xs)
         if n > self.large_threshold and n > LARGE_SAMPLE_SIZE:
             rng = np.random.default_rng(seeds["sample"])

@@ -44,7 +44,9 @@ FORMAT_VERSION: int = 1
 #: only scikit-learn estimators, numpy arrays and builtins; with skops 0.16 all of them are
 #: trusted, so this list is what an older or stricter skops may report (``np.log1p`` and its
 #: inverse in the transform). :func:`dumps` checks that a new file stays within it.
-EXPECTED_UNTRUSTED_TYPES: frozenset[str] = frozenset({"numpy.log1p", "numpy.expm1"})
+EXPECTED_UNTRUSTED_TYPES: frozenset[str] = frozenset(
+    {"numpy.log1p", "numpy.expm1", "numpy.arcsinh", "numpy.sinh"}
+)
 
 _FIX = "pass the model.skops a `segmint run` wrote, or fit a new one with `segmint run`"
 

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmint._checks import check_customers, check_options
+from segmint._engine_choice import get_engine
 from segmint._versions import versions
-from segmint.engines.base import ENGINES, Engine
+from segmint.engines.base import Engine
 from segmint.errors import SegmintError
 from segmint.io.outputs import (
     atomic_file,
@@ -56,56 +57,6 @@ Progress = Callable[[str], None]
 
 def _silent(_: str) -> None:
     return None
-
-
-def get_engine(
-    name: str = "duckdb",
-    *,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-    temp_directory: str | None = None,
-    spark_master: str | None = None,
-) -> Engine:
-    """Create the engine called ``name``.
-
-    Parameters
-    ----------
-    name : {"duckdb", "spark"}, default="duckdb"
-        ``duckdb`` is embedded and needs no server; ``spark`` needs ``segmint[spark]``.
-    threads : int, optional
-        Worker threads (DuckDB), or cores of a local Spark; default all cores.
-    memory_limit : str, optional
-        Memory the engine may use before it spills to disk, e.g. ``"2GB"``.
-    temp_directory : str, optional
-        Where to spill.
-    spark_master : str, optional
-        Spark master URL, default ``local[*]``.
-
-    Returns
-    -------
-    Engine
-    """
-    if name == "duckdb":
-        from segmint.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(
-            threads=threads, memory_limit=memory_limit, temp_directory=temp_directory
-        )
-    if name == "spark":
-        try:
-            from segmint.spark.engine import SparkEngine
-        except ImportError as exc:  # pragma: no cover - depends on the extra
-            raise SegmintError(
-                f"--engine spark needs pyspark ({exc}); "
-                "install it with pip install 'segmint[spark]'"
-            ) from None
-        return SparkEngine(
-            master=spark_master,
-            memory_limit=memory_limit,
-            threads=threads,
-            temp_directory=temp_directory,
-        )
-    raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
 
 
 def load(
@@ -172,6 +123,7 @@ def customer_features(
     cancelled_when: str | Sequence[str] | None = None,
     pseudonymize: bool | None = None,
     pseudonymize_key: str | None = None,
+    spark_remote: str | None = None,
 ) -> FeatureTable:
     """Turn a transaction log into one row per customer.
 
@@ -190,7 +142,7 @@ def customer_features(
         Force the CSV encoding (sniffed by default).
     engine : {"duckdb", "spark"} or Engine, default="duckdb"
         Where the SQL runs: an engine's name, or an open engine (left open).
-    threads, memory_limit, temp_directory, spark_master
+    threads, memory_limit, temp_directory, spark_master, spark_remote
         Engine settings, see :func:`get_engine`.
     as_of, window : str, optional
         Features as of a day (``YYYY-MM-DD``, default the log's last) over a window (``90D``,
@@ -241,6 +193,7 @@ def customer_features(
             memory_limit=memory_limit,
             temp_directory=temp_directory,
             spark_master=spark_master,
+            spark_remote=spark_remote,
         )
     )
     try:
@@ -330,6 +283,7 @@ def run(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     spark_master: str | None = None,
+    spark_remote: str | None = None,
     spark_collect_limit: int = 2_000_000,
     progress: Progress = _silent,
     as_of: str | date | None = None,
@@ -369,7 +323,7 @@ def run(
         Draw the plots and ``report.html``.
     force : bool, default=False
         Replace an existing ``outdir``.
-    engine, threads, memory_limit, temp_directory, spark_master
+    engine, threads, memory_limit, temp_directory, spark_master, spark_remote
         Engine settings, see :func:`get_engine`.
     spark_collect_limit : int, default=2_000_000
         With ``engine="spark"``: up to this many customers the table is collected and
@@ -415,6 +369,7 @@ def run(
             memory_limit=memory_limit,
             temp_directory=temp_directory,
             spark_master=spark_master,
+            spark_remote=spark_remote,
         )
         try:
             progress("reading, cleaning and aggregating")
@@ -437,6 +392,8 @@ def run(
                 return _cluster_on_spark(
                     cleaned,
                     target,
+                    n_bootstrap=n_bootstrap,
+                    exclude_service_codes=exclude_service_codes,
                     k=k,
                     k_range=k_range,
                     scale=scale,
@@ -492,12 +449,15 @@ def _cluster_on_spark(
     report: bool,
     force: bool,
     progress: Progress,
+    n_bootstrap: int = 0,
+    exclude_service_codes: bool = False,
 ) -> RunResult:
     """Cluster with Spark MLlib where the customer table is too large to collect.
 
     Writes into ``target`` (atomically, like a local run): ``segments.parquet/`` (every
     customer), ``segments.csv`` (a seeded sample, for the report), ``profiles.csv`` and
-    ``metrics.json`` (over every customer), and the report. The Spark session must still be
+    ``metrics.json`` (over every customer), ``model.skops`` (the MLlib model's arrays, which
+    ``segmint predict`` applies without Spark), and the report. The Spark session must still be
     open: the assignments are written from it.
 
     Returns
@@ -511,7 +471,14 @@ def _cluster_on_spark(
     names = cleaned.features
     progress(f"clustering {cleaned.audit.customers:,} customers with Spark MLlib")
     large = segment_customers(
-        cleaned, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion, seed=seed
+        cleaned,
+        k=k,
+        k_range=k_range,
+        scale=scale,
+        gmm_criterion=gmm_criterion,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        exclude_service_codes=exclude_service_codes,
     )
     source = cleaned.source
     metrics: dict[str, Any] = {
@@ -523,8 +490,9 @@ def _cluster_on_spark(
             "k_range": list(k_range),
             "scale": scale,
             "gmm_criterion": gmm_criterion,
-            "n_bootstrap": 0,
+            "n_bootstrap": n_bootstrap,
             "seed": seed,
+            "exclude_service_codes": exclude_service_codes,
             "clustering": "spark-mllib",
         },
         "audit": cleaned.audit.to_dict(),
@@ -547,6 +515,7 @@ def _cluster_on_spark(
         large.assignments.write.parquet(str(tmp / "segments.parquet"))
         write_table(sample, tmp / "segments.csv")
         write_table(large.profiles, tmp / "profiles.csv")
+        large.model.save(tmp / "model.skops")
         (tmp / "metrics.json").write_text(
             json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )

@@ -87,9 +87,12 @@ def score(
     from segmint.io.sources import resolve_source
     from segmint.model import load
     from segmint.presets import request
+    from segmint.spark.saved import is_mllib_model
+    from segmint.spark.saved import load as load_mllib
     from segmint.windows import dated_features, parse_as_of, parse_window, window_note
 
-    segmenter = load(model)
+    # a run clustered with Spark MLlib saves its arrays in a model file of its own kind
+    segmenter = load_mllib(model) if is_mllib_model(model) else load(model)
     if not hasattr(segmenter, "feature_names_in_"):
         raise SegmintError(
             f"{model} was fitted on an array, without feature names, so its features cannot be "

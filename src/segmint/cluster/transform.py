@@ -24,13 +24,19 @@ from segmint.cluster import SCALES
 __all__ = ["SCALES", "cell_centres", "dequantise", "integer_columns", "make_transform"]
 
 
-def make_transform(scale: str = "log-standard") -> Pipeline:
+def make_transform(scale: str = "log-standard", *, signed: bool = False) -> Pipeline:
     """Build the (unfitted) feature transform for a ``scale`` option.
 
     Parameters
     ----------
     scale : {"log-standard", "standard", "robust", "none"}, default="log-standard"
         Which transform; see :data:`SCALES`.
+    signed : bool, default=False
+        With ``"log-standard"``: some feature takes negative values (net spend of a customer
+        whose refunds exceed the purchases of the period), where ``log1p`` is undefined. The
+        logarithmic step is then the inverse hyperbolic sine, ``asinh(x) = log(x +
+        sqrt(x**2 + 1))``: defined for every value, odd, and like ``log(2x)`` for large x, the
+        usual log-like transform of signed money.
 
     Returns
     -------
@@ -43,7 +49,17 @@ def make_transform(scale: str = "log-standard") -> Pipeline:
     ValueError
         When ``scale`` is not one of :data:`SCALES`.
     """
-    if scale == "log-standard":
+    if scale == "log-standard" and signed:
+        steps = [
+            (
+                "asinh",
+                FunctionTransformer(
+                    np.arcsinh, inverse_func=np.sinh, feature_names_out="one-to-one"
+                ),
+            ),
+            ("scale", StandardScaler()),
+        ]
+    elif scale == "log-standard":
         steps = [
             (
                 "log1p",

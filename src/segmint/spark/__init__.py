@@ -125,7 +125,12 @@ def typed_features(table: DataFrame, features: Sequence[str]) -> DataFrame:
         ``customer_id`` (string), then the features (see :data:`SPARK_TYPES`), a missing value
         read as 0 as in :func:`segmint.features.customer_table`.
     """
-    from pyspark.sql import functions as F
+    from segmint.spark.engine import is_connect
+
+    if is_connect(table):  # pyspark.sql.functions follows the process's mode, not the frame's
+        from pyspark.sql.connect import functions as F
+    else:
+        from pyspark.sql import functions as F  # type: ignore[no-redef]
 
     return table.select(
         F.col("customer_id").cast("string").alias("customer_id"),

@@ -1,38 +1,9 @@
 """The Spark engine: segmint's SQL on Spark SQL, for logs that live in a data lake.
 
-Every rule is written once, in DuckDB's dialect (:mod:`segmint.clean`, :mod:`segmint.features`).
-This engine translates each statement with sqlglot (``read="duckdb", write="spark"``) and then
-applies the few rewrites below, where a plain transpile would be wrong or would not run on Spark
-(each is checked against DuckDB by ``tests/test_spark.py``):
-
-``TRY_STRPTIME(text, '%m/%d/%Y %H:%M')``
-    sqlglot leaves it as it is, and Spark has no such function. It becomes
-    ``TRY_TO_TIMESTAMP(text, 'M/d/y H:m')``: DuckDB parses ``12/1/2010 8:26`` with ``%m/%d``, so
-    the Java pattern must use the single-letter (any width) fields, not ``MM/dd``, which would
-    return NULL for one-digit days.
-``isfinite(x)``
-    Not a Spark function: ``(NOT ISNAN(x) AND ABS(x) < CAST('Infinity' AS DOUBLE))``, NULL for
-    NULL as in DuckDB.
-``a / b``
-    DuckDB divides doubles by zero to ``inf``/``NaN``; Spark 4 (ANSI mode, the default) raises.
-    Division becomes ``TRY_DIVIDE(a, b)`` (NULL on zero); the only division in the rules,
-    ``cancel_rate``, is 0/0 at worst and the feature table fills that with 0 on either engine.
-``DATE_DIFF('day', a, b)``
-    sqlglot writes ``DATEDIFF(DAY, a, b)``, Spark's ``TIMESTAMPDIFF``, which goes through
-    timestamps in the session time zone; the rule means calendar days between two dates, which
-    is Spark's two-argument ``DATEDIFF(b, a)``.
-``raw``, ``lines``, ``clean``
-    The views the rules name are renamed to names private to this engine
-    (``segmint_<id>_raw`` ...), so they never replace a view of the same name in a shared session.
-
-Checked and left to sqlglot: ``FILTER (WHERE ...)`` clauses (Spark 3.2+), ``TRY_CAST``,
-``DECIMAL`` sums (Spark widens ``SUM(DECIMAL(37, 7))`` to ``DECIMAL(38, 7)`` as DuckDB does), and
-``REGEXP_REPLACE``: DuckDB replaces the first match, Spark every match, which is the same for the
-anchored patterns the rules use; :func:`translate` refuses an unanchored one.
-
-Known differences on malformed values only (the rules then raise a "not finite numbers" error on
-one engine and not the other): Spark's ``TRY_CAST('1d' AS DOUBLE)`` is 1.0 and DuckDB's NULL;
-DuckDB's ``TRY_CAST('1_000' AS DOUBLE)`` is 1000.0 and Spark's NULL.
+The SQL each verb runs is written once, in DuckDB's dialect; :mod:`segmint.spark._translate`
+turns every statement into Spark SQL (and documents each rewrite). This module holds the engine:
+starting or reusing a session (local, a standalone or YARN cluster, or a Spark Connect server),
+reading the inputs, caching the cleaned lines, and handing results back as Arrow.
 """
 
 from __future__ import annotations
@@ -42,16 +13,14 @@ import os
 import re
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-
-import sqlglot
-from sqlglot import exp
 
 from segmint.engines.base import Engine
 from segmint.errors import SegmintError
 from segmint.io.sources import DELIMITERS
+from segmint.spark._translate import spark_size, translate
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,182 +28,16 @@ if TYPE_CHECKING:
 
     from segmint.io.sources import Source
 
-__all__ = ["DEFAULT_MASTER", "SparkEngine", "java_date_pattern", "spark_size", "translate"]
+__all__ = ["DEFAULT_MASTER", "SparkEngine"]
 
 #: Master used when none is given: every core of this machine.
 DEFAULT_MASTER = "local[*]"
-
-#: Python ``strptime`` directives used in segmint's rules, as lenient Java pattern fields.
-#: DuckDB reads ``%m``, ``%d``, ``%H``, ``%M``, ``%S`` and ``%Y`` with or without zero padding;
-#: a single Java letter parses any width, so the two engines accept the same strings.
-_JAVA_FIELDS: dict[str, str] = {
-    "Y": "y",
-    "m": "M",
-    "d": "d",
-    "H": "H",
-    "M": "m",
-    "S": "s",
-    "%": "%",
-}
 
 #: Java charset names of the encodings :func:`segmint.io.sources.resolve_source` reports.
 _CHARSETS: dict[str, str] = {"utf-8": "UTF-8", "latin-1": "ISO-8859-1"}
 
 #: Logical view names used by the rules; each engine maps them to private names.
 _VIEWS: tuple[str, ...] = ("raw", "lines", "clean", "clean_months", "clean_countries")
-
-
-def java_date_pattern(strptime_format: str) -> str:
-    """Turn a DuckDB ``strptime`` format into the equivalent Spark (Java) datetime pattern.
-
-    Parameters
-    ----------
-    strptime_format : str
-        A format such as ``"%m/%d/%Y %H:%M"``, using only ``%Y %m %d %H %M %S %%``.
-
-    Returns
-    -------
-    str
-        The Java pattern, letters other than fields quoted, e.g. ``"M/d/y H:m"``.
-
-    Raises
-    ------
-    ValueError
-        For a directive without a mapping (add one rather than let the engines disagree).
-
-    Examples
-    --------
-    >>> java_date_pattern("%Y-%m-%dT%H:%M:%S")
-    "y-M-d'T'H:m:s"
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(strptime_format):
-        ch = strptime_format[i]
-        if ch == "%":
-            directive = strptime_format[i + 1 : i + 2]
-            if directive not in _JAVA_FIELDS:
-                raise ValueError(
-                    f"strptime directive %{directive} in {strptime_format!r} has no Spark "
-                    "mapping; add it to segmint.spark.engine._JAVA_FIELDS"
-                )
-            out.append(_JAVA_FIELDS[directive])
-            i += 2
-            continue
-        if ch.isalpha():
-            out.append(f"'{ch}'")
-        elif ch == "'":
-            out.append("''")
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _rewrite(node: exp.Expression, tables: Mapping[str, str]) -> exp.Expression:
-    """The Spark rewrites listed in the module docstring, applied to one node."""
-    if isinstance(node, exp.Anonymous):
-        name = str(node.this).upper()
-        args = node.expressions
-        if name == "TRY_STRPTIME" and len(args) == 2 and isinstance(args[1], exp.Literal):
-            pattern = exp.Literal.string(java_date_pattern(args[1].this))
-            return exp.Anonymous(this="TRY_TO_TIMESTAMP", expressions=[args[0], pattern])
-        if name == "ISFINITE" and len(args) == 1:
-            value = args[0]
-            infinity = exp.cast(exp.Literal.string("Infinity"), exp.DataType.Type.DOUBLE)
-            return exp.paren(
-                exp.and_(
-                    exp.not_(exp.Anonymous(this="ISNAN", expressions=[value.copy()])),
-                    exp.LT(this=exp.Abs(this=value.copy()), expression=infinity),
-                )
-            )
-    if isinstance(node, exp.Div):
-        return exp.Anonymous(this="TRY_DIVIDE", expressions=[node.this, node.expression])
-    if isinstance(node, exp.DateDiff) and str(node.args.get("unit") or "DAY").upper() == "DAY":
-        # exp.DateDiff holds (end, start); two-argument DATEDIFF(end, start) counts days.
-        return exp.Anonymous(this="DATEDIFF", expressions=[node.this, node.expression])
-    if isinstance(node, exp.RegexpReplace) and node.args.get("single_replace"):
-        pattern = node.expression
-        text = pattern.this if isinstance(pattern, exp.Literal) else ""
-        if not (text.startswith("^") or text.endswith("$")):
-            raise ValueError(
-                f"REGEXP_REPLACE pattern {text!r}: DuckDB replaces the first match and Spark "
-                "every match; anchor the pattern (^ or $) so both engines agree"
-            )
-    if isinstance(node, exp.Table) and not node.args.get("db") and node.name in tables:
-        renamed = node.copy()
-        renamed.set("this", exp.to_identifier(tables[node.name]))
-        return renamed
-    return node
-
-
-def translate(sql: str, tables: Mapping[str, str] | None = None) -> str:
-    """Translate one statement of segmint's DuckDB SQL into Spark SQL.
-
-    Parameters
-    ----------
-    sql : str
-        A query in DuckDB's dialect, as :mod:`segmint.clean` and :mod:`segmint.features` write.
-    tables : mapping of str to str, optional
-        Table names to replace, ``{name_in_sql: name_in_spark}``.
-
-    Returns
-    -------
-    str
-        The query in Spark's dialect, with the rewrites of the module docstring.
-
-    Examples
-    --------
-    >>> translate("SELECT TRY_STRPTIME(d, '%m/%d/%Y %H:%M') FROM raw", {"raw": "v1"})
-    "SELECT TRY_TO_TIMESTAMP(d, 'M/d/y H:m') FROM v1"
-    """
-    names = dict(tables or {})
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    # Bottom-up (children before parents), so a rewritten node keeps rewritten arguments.
-    for node in reversed(list(tree.walk(bfs=False))):
-        if not isinstance(node, exp.Expression):  # pragma: no cover - sqlglot internals
-            continue
-        new = _rewrite(node, names)
-        if new is not node:
-            if node is tree:
-                tree = new
-            else:
-                node.replace(new)
-    return tree.sql(dialect="spark")
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-
-
-def spark_size(text: str) -> str:
-    """Turn a memory size such as ``"2GB"`` or ``"512MiB"`` into Spark's form (``"2048m"``).
-
-    Parameters
-    ----------
-    text : str
-        A number with an optional unit K, M, G or T (``B``, ``iB`` suffixes allowed).
-
-    Returns
-    -------
-    str
-        Whole mebibytes with Spark's ``m`` suffix (at least ``1m``).
-
-    Raises
-    ------
-    SegmintError
-        When the text is not a size.
-
-    Examples
-    --------
-    >>> spark_size("2GB"), spark_size("1536m")
-    ('2048m', '1536m')
-    """
-    match = _SIZE.match(text)
-    if not match:
-        raise SegmintError(f"--memory-limit {text}: write a size such as 4GB or 512MB")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    factor = {"": 1 / 2**20, "k": 1 / 2**10, "m": 1.0, "g": 2.0**10, "t": 2.0**20}[unit]
-    return f"{max(1, int(number * factor))}m"
 
 
 @contextmanager
@@ -249,6 +52,96 @@ def quiet_pyspark() -> Iterator[None]:
             "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
         )
         yield
+
+
+def is_connect(obj: Any) -> bool:
+    """Whether a session or DataFrame is Spark Connect's (no ``sparkContext``, no RDD)."""
+    return type(obj).__module__.startswith("pyspark.sql.connect")
+
+
+def _remote_url(master: str | None, remote: str | None) -> str | None:
+    """The Spark Connect URL to use: ``remote``, else ``SPARK_REMOTE`` unless a master is set."""
+    env = os.environ.get("SPARK_REMOTE") or None
+    if remote and master:
+        raise SegmintError(
+            f"--spark-master {master} and --spark-remote {remote}: pass one of them "
+            "(a master starts a driver here; a remote is a Spark Connect server)"
+        )
+    if master and env and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        raise SegmintError(
+            f"--spark-master {master} while SPARK_REMOTE={env} is set: unset SPARK_REMOTE "
+            "or drop --spark-master"
+        )
+    url = remote or (None if master else env)
+    if url is not None and not re.match(r"^sc://[^/:]+(:\d+)?(/.*)?$", url):
+        raise SegmintError(
+            f"--spark-remote {url}: write the Spark Connect server as sc://HOST:PORT "
+            "(default port 15002)"
+        )
+    return url
+
+
+#: Seconds to wait for a Spark Connect server to accept a connection.
+CONNECT_TIMEOUT: float = 10.0
+
+
+def _connect_mode_off(switched: bool) -> None:
+    """Undo the Connect-mode switch of :func:`_connect`, if it made one."""
+    if switched:
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
+def _connect(url: str) -> tuple[SparkSession, bool]:
+    """A new Spark Connect session on ``url``, checked with one round trip.
+
+    Also whether this turned pyspark's Connect mode on (``SPARK_CONNECT_MODE_ENABLED``), as
+    pyspark's own builder does for ``SPARK_REMOTE`` when no classic session exists, so that
+    ``pyspark.sql.functions`` and ``pyspark.ml`` build Connect plans (MLlib on the server);
+    :meth:`SparkEngine.close` turns it off again.
+    """
+    import socket
+
+    from pyspark import SparkContext
+    from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+    # Connect's client retries an unreachable server for minutes: look first.
+    found = re.match(r"^sc://([^/:]+)(?::(\d+))?", url)
+    assert found is not None  # _remote_url checked the form
+    host, port = found.group(1), int(found.group(2) or 15002)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise SegmintError(
+            f"cannot reach the Spark Connect server at {url} ({exc.strerror or exc}); check "
+            "--spark-remote (or SPARK_REMOTE) and that the server is running "
+            "(start-connect-server.sh)"
+        ) from None
+    switched = (
+        SparkContext._active_spark_context is None
+        and "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    )
+    if switched:
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+    try:
+        spark = RemoteSession.builder.remote(url).create()
+    except Exception as exc:
+        _connect_mode_off(switched)
+        raise SegmintError(
+            f"cannot open a Spark Connect session on {url} ({_first_line(exc)}); check "
+            "--spark-remote and that pyspark[connect] is installed"
+        ) from None
+    try:
+        spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # As in _start: queries over the cached lines may change their partitioning.
+        spark.conf.set("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
+    except Exception as exc:
+        spark.stop()
+        _connect_mode_off(switched)
+        raise SegmintError(
+            f"cannot reach the Spark Connect server at {url} ({_first_line(exc)}); check "
+            "--spark-remote and that the server is running (start-connect-server.sh)"
+        ) from None
+    return spark, switched  # type: ignore[return-value]
 
 
 def _is_local(master: str) -> bool:
@@ -283,12 +176,25 @@ class SparkEngine(Engine):
     temp_directory : str, optional
         Where Spark spills and shuffles (``spark.local.dir``).
     session : pyspark.sql.SparkSession, optional
-        A session to use as it is; it is not stopped by :meth:`close`.
+        A session to use as it is (classic or Spark Connect); it is not stopped by
+        :meth:`close`.
+    remote : str, optional
+        A Spark Connect server, ``"sc://host:port"``: the engine opens a new Connect session
+        on it (whatever session is active in this process) and runs the same SQL there.
+        Default: the ``SPARK_REMOTE`` environment variable when ``master`` is not given.
+
+    Raises
+    ------
+    SegmintError
+        When Spark cannot start, the Connect server cannot be reached, or both a master and
+        a remote are given.
 
     Notes
     -----
     The engine's views get names private to it, so a shared session keeps its own views. A
-    session the engine started itself is stopped by :meth:`close`.
+    session the engine started itself is stopped by :meth:`close`. On Spark Connect the
+    engine uses only what Connect offers (no ``sparkContext``, no RDD): SQL, temporary views,
+    ``persist``, ``toArrow`` and ``createDataFrame`` from Arrow.
     """
 
     name = "spark"
@@ -302,15 +208,21 @@ class SparkEngine(Engine):
         threads: int | None = None,
         temp_directory: str | None = None,
         session: SparkSession | None = None,
+        remote: str | None = None,
     ) -> None:
         with quiet_pyspark():
             from pyspark.sql import SparkSession
 
-            active = session or SparkSession.getActiveSession()
+            remote = _remote_url(master, remote) if session is None else None
+            self.switched_mode = False
+            active = session or (None if remote else SparkSession.getActiveSession())
             self.owns_session = active is None
-            self.spark: SparkSession = active or self._start(
-                master, memory_limit, threads, temp_directory
-            )
+            if active is not None:
+                self.spark: SparkSession = active
+            elif remote is not None:
+                self.spark, self.switched_mode = _connect(remote)
+            else:
+                self.spark = self._start(master, memory_limit, threads, temp_directory)
         self.prefix = f"segmint_{uuid.uuid4().hex[:8]}"
         self.source: Source | None = None
         self.views: dict[str, str] = {}
@@ -361,7 +273,8 @@ class SparkEngine(Engine):
                 f"{_first_line(exc)}); check "
                 "--spark-master and that Java 17 or later is installed (java -version)"
             ) from None
-        spark.sparkContext.setLogLevel("ERROR")
+        if not is_connect(spark):
+            spark.sparkContext.setLogLevel("ERROR")
         return spark
 
     def view(self, name: str) -> str:
@@ -490,6 +403,8 @@ class SparkEngine(Engine):
         self.views.clear()
         if self.owns_session:
             self.spark.stop()
+            _connect_mode_off(self.switched_mode)
+            self.switched_mode = False
 
     def release(self) -> None:
         """Forget the views without dropping them: a DataFrame handed out still reads them."""

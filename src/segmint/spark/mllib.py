@@ -22,8 +22,12 @@ default). Above that, :func:`segment` does the same steps in Spark, with the sam
    :func:`segmint.cluster.profile.name_segments`; the agreement (adjusted Rand index) from the
    exact KMeans x GMM contingency table.
 
-Not done on this path: the bootstrap stability check (each resample would be a full MLlib
-fit); metrics.json says so in its warnings. :func:`segment_customers` returns every customer's
+5. With ``n_bootstrap`` > 0, the bootstrap stability check refitted in Spark on resampled
+   customers (:func:`segmint.spark.stability.bootstrap`; its cost goes to the warnings).
+6. The fitted arrays (transform, centres, mixture) as an :class:`~segmint.spark.saved.MLlibModel`,
+   which ``segmint predict`` applies without Spark.
+
+:func:`segment_customers` returns every customer's
 segments as a Spark DataFrame and a seeded sample of customers (at most :data:`REPORT_SAMPLE`)
 from which the report draws its plots; :mod:`segmint.pipeline` writes them.
 """
@@ -31,7 +35,7 @@ from which the report draws its plots; :mod:`segmint.pipeline` writes them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +48,15 @@ from segmint.cluster.kmeans import SILHOUETTE_SAMPLE, choose_k
 from segmint.cluster.knee import find_knee
 from segmint.cluster.profile import name_segments, stable_order
 from segmint.errors import SegmintError
+from segmint.spark.stability import adjusted_rand_from_counts
+from segmint.spark.transform import QUANTILE_ERROR, SparkTransform, fit_transform
 
 if TYPE_CHECKING:
     from pyspark.ml.clustering import GaussianMixtureModel, KMeansModel
     from pyspark.sql import Column, DataFrame
 
     from segmint.clean import Cleaned
+    from segmint.spark.saved import MLlibModel
 
 __all__ = [
     "REPORT_SAMPLE",
@@ -78,151 +85,7 @@ GMM_TOL: float = 1e-3
 #: Fewest customers per partition of the tables MLlib iterates over (smaller ones are merged).
 CUSTOMERS_PER_PARTITION: int = 100_000
 #: Relative error of the approximate medians and quartiles.
-QUANTILE_ERROR: float = 1e-4
 _ACCURACY = int(1 / QUANTILE_ERROR)
-
-
-@dataclass(frozen=True)
-class SparkTransform:
-    """The fitted feature transform: ``z = (g(x) - centre) / spread``, ``g`` log1p or identity.
-
-    Attributes
-    ----------
-    features : tuple of str
-        Feature columns, in order.
-    scale : str
-        One of :data:`segmint.cluster.transform.SCALES`.
-    centre, spread : ndarray of shape (n_features,)
-        Per feature; a spread of 0 is stored as 1 (as scikit-learn's scalers do).
-    """
-
-    features: tuple[str, ...]
-    scale: str
-    centre: np.ndarray
-    spread: np.ndarray
-
-    def columns(self, source: Callable[[str], Column]) -> list[Column]:
-        """Spark expressions of the transformed features ``z0, z1, ...``.
-
-        Parameters
-        ----------
-        source : callable
-            Gives the (untransformed) value of a feature as a Spark column.
-        """
-        from pyspark.sql import functions as F
-
-        out = []
-        for j, name in enumerate(self.features):
-            value = source(name).cast("double")
-            if self.scale == "log-standard":
-                value = F.log1p(value)
-            out.append(((value - float(self.centre[j])) / float(self.spread[j])).alias(f"z{j}"))
-        return out
-
-    def inverse(self, Z: np.ndarray) -> np.ndarray:
-        """Back to original units (for component centres).
-
-        Parameters
-        ----------
-        Z : ndarray of shape (n, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n, n_features)
-        """
-        X = np.asarray(Z, dtype=np.float64) * self.spread + self.centre
-        return np.expm1(X) if self.scale == "log-standard" else X
-
-
-def fit_transform(frame: DataFrame, features: Sequence[str], scale: str) -> SparkTransform:
-    """Fit the transform of ``scale`` on a Spark table of customers (one pass).
-
-    Parameters
-    ----------
-    frame : pyspark.sql.DataFrame
-        One row per customer with the feature columns.
-    features : sequence of str
-        Feature columns.
-    scale : {"log-standard", "standard", "robust", "none"}
-        As :func:`segmint.cluster.transform.make_transform`.
-
-    Returns
-    -------
-    SparkTransform
-
-    Raises
-    ------
-    SegmintError
-        For an unknown scale, or negative values with ``scale="log-standard"``.
-    """
-    from pyspark.sql import functions as F
-
-    from segmint.cluster.transform import SCALES
-
-    if scale not in SCALES:
-        raise SegmintError(f"--scale {scale}: use one of {', '.join(SCALES)}")
-    names = tuple(features)
-    d = len(names)
-    aggs: list[Column] = []
-    for j, name in enumerate(names):
-        x = F.col(name).cast("double")
-        g = F.log1p(x) if scale == "log-standard" else x
-        aggs += [
-            F.min(x).alias(f"min{j}"),
-            F.avg(g).alias(f"mean{j}"),
-            F.stddev_pop(g).alias(f"std{j}"),
-        ]
-        if scale == "robust":
-            aggs.append(F.percentile_approx(x, [0.25, 0.5, 0.75], _ACCURACY).alias(f"q{j}"))
-    row = frame.agg(*aggs).collect()[0]
-    centre, spread = np.zeros(d), np.ones(d)
-    for j, name in enumerate(names):
-        if scale == "log-standard" and row[f"min{j}"] is not None and row[f"min{j}"] < 0:
-            raise SegmintError(
-                f"Negative values in data: feature {name!r} has min {row[f'min{j}']:g}; "
-                "scale='log-standard' needs counts >= 0; use --scale standard for signed features"
-            )
-        if scale in ("log-standard", "standard"):
-            centre[j], spread[j] = float(row[f"mean{j}"]), float(row[f"std{j}"] or 0.0)
-        elif scale == "robust":
-            q1, q2, q3 = (float(v) for v in row[f"q{j}"])
-            centre[j], spread[j] = q2, q3 - q1
-    spread[spread == 0] = 1.0
-    return SparkTransform(names, scale, centre, spread)
-
-
-def adjusted_rand_from_counts(counts: np.ndarray) -> float:
-    """Adjusted Rand index of two labelings from their contingency table.
-
-    Parameters
-    ----------
-    counts : ndarray of shape (n_labels_a, n_labels_b)
-        ``counts[i, j]``: items labelled ``i`` by one and ``j`` by the other.
-
-    Returns
-    -------
-    float
-        As :func:`sklearn.metrics.adjusted_rand_score` on the expanded labels.
-
-    Examples
-    --------
-    >>> adjusted_rand_from_counts(np.array([[5, 0], [0, 3]]))
-    1.0
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-
-    def pairs(values: np.ndarray) -> float:
-        return float(np.sum(values * (values - 1) / 2))
-
-    n = counts.sum()
-    index = pairs(counts)
-    rows, cols = pairs(counts.sum(axis=1)), pairs(counts.sum(axis=0))
-    total = n * (n - 1) / 2
-    expected = rows * cols / total if total else 0.0
-    maximum = (rows + cols) / 2
-    if maximum == expected:
-        return 1.0
-    return float((index - expected) / (maximum - expected))
 
 
 @dataclass
@@ -272,6 +135,8 @@ class MLlibSegmentation:
     gmm_criterion: str
     names: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    stability: dict[str, Any] = field(default_factory=dict)
+    model: MLlibModel | None = None
 
     def sizes(self, method: str) -> list[int]:
         """Segment sizes of ``method`` (``"kmeans"`` or ``"gmm"``), in segment order."""
@@ -461,6 +326,7 @@ def segment(
     gmm_criterion: str = "bic",
     jitter: bool = True,
     seed: int = 0,
+    n_bootstrap: int = 0,
 ) -> MLlibSegmentation:
     """KMeans and a Gaussian mixture on a Spark table of customers (see the module docstring).
 
@@ -481,6 +347,8 @@ def segment(
         Dequantise integer features with ``U(0, 1)`` before fitting the mixture.
     seed : int, default=0
         Seeds every fit, the jitter and the samples.
+    n_bootstrap : int, default=0
+        Resamples of the stability check (each refits KMeans and the mixture in Spark).
 
     Returns
     -------
@@ -496,6 +364,10 @@ def segment(
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
 
+    from segmint.spark.engine import is_connect
+    from segmint.spark.saved import MLlibModel
+    from segmint.spark.stability import bootstrap
+
     features = list(features)
     lo, hi = int(k_range[0]), int(k_range[1])
     if not 1 <= lo <= hi:
@@ -506,7 +378,9 @@ def segment(
     base = customers.select("customer_id", *[F.col(f).cast("double").alias(f) for f in features])
     base = base.persist(StorageLevel.MEMORY_AND_DISK)
     n = base.count()
-    partitions = base.rdd.getNumPartitions()
+    # Spark Connect has no RDD API (and no way to count partitions); MLlib then iterates over
+    # the partitions the aggregation left.
+    partitions = 1 if is_connect(base) else base.rdd.getNumPartitions()
     wanted = max(1, min(partitions, math.ceil(n / CUSTOMERS_PER_PARTITION)))
     if wanted < partitions:  # each MLlib iteration is a job: no tiny tasks
         fewer = base.coalesce(wanted).persist(StorageLevel.MEMORY_AND_DISK)
@@ -537,8 +411,13 @@ def segment(
     km_order = _order(assigned, "km_raw", features, k_choice.k)
 
     # Gaussian mixture on dequantised counts; customers assigned at their cell centres.
-    check = base.agg(*[F.min((F.col(f) == F.floor(f)).cast("int")).alias(f) for f in features])
-    integral = np.array([bool(v) for v in check.collect()[0]]) if jitter else np.zeros(d, bool)
+    check = base.agg(
+        *[F.min((F.col(f) == F.floor(f)).cast("int")).alias(f) for f in features],
+        *[F.min(f).alias(f"lo{j}") for j, f in enumerate(features)],
+        *[F.max(f).alias(f"hi{j}") for j, f in enumerate(features)],
+    ).collect()[0]
+    integral = np.array([bool(check[f]) for f in features]) if jitter else np.zeros(d, bool)
+    ranges = {f: (float(check[f"lo{j}"]), float(check[f"hi{j}"])) for j, f in enumerate(features)}
     jittered = transform.columns(
         lambda f: (
             F.col(f) + F.rand(seed + 1 + features.index(f))
@@ -560,6 +439,8 @@ def segment(
         assigned.drop("features", *[f"z{j}" for j in range(d)]).select("*", *centred), d
     )
     m = g_choice.n_components
+    no_mixture = (np.zeros(0), np.zeros((0, d)), np.zeros((0, d, d)))
+    mixture = no_mixture
     if m == 1:
         gmm_assigned = cells.withColumn("gmm_raw", F.lit(0)).withColumn("gmm_p", F.lit(1.0))
         gmm_centres = None
@@ -570,7 +451,26 @@ def segment(
         )
         means = np.array([np.asarray(g.mean) for g in model.gaussians])
         gmm_centres = transform.inverse(means) - 0.5 * integral
+        mixture = (
+            np.array(model.weights, dtype=np.float64),
+            means,
+            np.array([g.cov.toArray() for g in model.gaussians], dtype=np.float64),
+        )
     gmm_order = _order(gmm_assigned, "gmm_raw", features, m, gmm_centres)
+    stability = bootstrap(
+        assigned,
+        Zg,
+        gmm_assigned,
+        k=k_choice.k,
+        m=m,
+        kmeans_order=km_order,
+        gmm_order=gmm_order,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        kmeans_max_iter=KMEANS_MAX_ITER,
+        gmm_max_iter=GMM_MAX_ITER,
+        gmm_tol=GMM_TOL * n,
+    )
     assignments = gmm_assigned.select(
         "customer_id",
         *features,
@@ -603,8 +503,33 @@ def segment(
         F.element_at(gm_names, F.col("gmm_segment") + 1).alias("gmm_name"),
         "gmm_probability",
     )
-    notes.append(
-        "stability not measured: the bootstrap is skipped when clustering with Spark MLlib"
+    if n_bootstrap:
+        seconds = stability["seconds"]
+        notes.append(
+            f"stability: {n_bootstrap} bootstrap resamples refitted with Spark MLlib in "
+            f"{seconds:.1f} s ({seconds / n_bootstrap:.1f} s each)"
+        )
+    else:
+        notes.append("stability not measured: --bootstrap 0")
+    saved = MLlibModel(
+        features=tuple(features),
+        scale=scale,
+        centre=transform.centre,
+        spread=transform.spread,
+        kmeans_centres=(
+            np.array(km_models[k_choice.k].clusterCenters(), dtype=np.float64)
+            if k_choice.k > 1
+            else np.zeros((0, d))
+        ),
+        kmeans_order=km_order,
+        gmm_weights=mixture[0],
+        gmm_means=mixture[1],
+        gmm_covariances=mixture[2],
+        gmm_order=gmm_order,
+        cell_offset=0.5 * integral,
+        kmeans_names=names["kmeans"],
+        gmm_names=names["gmm"],
+        feature_ranges=ranges,
     )
     return MLlibSegmentation(
         assignments=assignments,
@@ -626,6 +551,8 @@ def segment(
         gmm_criterion=gmm_criterion,
         names=names,
         warnings=notes,
+        stability=stability,
+        model=saved,
     )
 
 
@@ -658,13 +585,18 @@ def describe(result: MLlibSegmentation) -> dict[str, Any]:
             },
             "agreement": {"ari": result.ari},
             "stability": {
-                "n_bootstrap": 0,
-                "kmeans": {"mean_ari": None, "jaccard": []},
-                "gmm": {"mean_ari": None, "jaccard": []},
+                "n_bootstrap": int(result.stability.get("n_bootstrap", 0)),
+                "kmeans": _stability(result, "kmeans"),
+                "gmm": _stability(result, "gmm"),
             },
             "warnings": list(result.warnings),
         }
     )
+
+
+def _stability(result: MLlibSegmentation, method: str) -> dict[str, Any]:
+    part = result.stability.get(method) or {}
+    return {"mean_ari": part.get("mean_ari"), "jaccard": list(part.get("jaccard") or [])}
 
 
 @dataclass
@@ -686,6 +618,8 @@ class LargeRun:
     notes : list of str
         Warnings, and where every customer's segments are.
     pyspark_version : str
+    model : MLlibModel
+        The fitted arrays, for ``model.skops`` (:meth:`~segmint.spark.saved.MLlibModel.save`).
     """
 
     assignments: DataFrame
@@ -694,6 +628,7 @@ class LargeRun:
     described: dict[str, Any]
     notes: list[str]
     pyspark_version: str
+    model: MLlibModel
 
 
 def segment_customers(
@@ -704,6 +639,8 @@ def segment_customers(
     scale: str,
     gmm_criterion: str,
     seed: int,
+    n_bootstrap: int = 0,
+    exclude_service_codes: bool = False,
 ) -> LargeRun:
     """Cluster the customer table of a log cleaned on the Spark engine, in Spark; write nothing.
 
@@ -711,8 +648,10 @@ def segment_customers(
     ----------
     cleaned : Cleaned
         What :func:`segmint.clean.clean` left on a :class:`~segmint.spark.engine.SparkEngine`.
-    k, k_range, scale, gmm_criterion, seed
+    k, k_range, scale, gmm_criterion, seed, n_bootstrap
         As for :func:`segmint.run`.
+    exclude_service_codes : bool, default=False
+        The cleaning rule the log went through, saved with the model for ``segmint predict``.
 
     Returns
     -------
@@ -720,16 +659,29 @@ def segment_customers(
     """
     from segmint.rules import feature_sql
     from segmint.spark import typed_features
-    from segmint.spark.engine import SparkEngine
+    from segmint.spark.engine import SparkEngine, quiet_pyspark
 
     engine = cleaned.engine
     if not isinstance(engine, SparkEngine):
         raise TypeError(f"segment_customers needs the Spark engine, not {engine.name!r}")
     names = tuple(cleaned.features)
     customers = typed_features(engine.sql(feature_sql(names)), names)
-    result = segment(
-        customers, names, k=k, k_range=k_range, scale=scale, gmm_criterion=gmm_criterion, seed=seed
-    )
+    with quiet_pyspark():  # pyspark.ml's imports on Spark Connect warn about pandas 3
+        result = segment(
+            customers,
+            names,
+            k=k,
+            k_range=k_range,
+            scale=scale,
+            gmm_criterion=gmm_criterion,
+            seed=seed,
+            n_bootstrap=n_bootstrap,
+        )
+    assert result.model is not None
+    result.model.metadata = {
+        "features": list(names),
+        "exclude_service_codes": bool(exclude_service_codes),
+    }
     sample = (
         _sample_rows(result.assignments, result.n_customers, REPORT_SAMPLE, seed)
         .toArrow()
@@ -742,7 +694,13 @@ def segment_customers(
         "customers (for the report); every customer's segments are in segments.parquet/",
     ]
     return LargeRun(
-        result.assignments, sample, result.profiles, describe(result), notes, _pyspark_version()
+        result.assignments,
+        sample,
+        result.profiles,
+        describe(result),
+        notes,
+        _pyspark_version(),
+        result.model,
     )
 
 

@@ -132,6 +132,21 @@ def test_hand_written_log_equals_duckdb(spark: SparkSession, log_csv: Path) -> N
     assert not [t for t in spark.catalog.listTables() if t.name.startswith("segmint_")]
 
 
+def test_shop_exports_equal_duckdb(spark: SparkSession, tmp_path: Path) -> None:
+    """Presets on Spark: order-level fields carried over each order's rows, status rules."""
+    from shop_exports import EXPECTED as SHOP
+    from shop_exports import write_shopify, write_woocommerce
+
+    for write in (write_shopify, write_woocommerce):
+        path = write(tmp_path / f"{write.__name__}.csv")
+        local, distributed = _both(path, features=FEATURE_COLUMNS, pseudonymize=False)
+        pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)
+        pd.testing.assert_frame_equal(distributed.table, SHOP, check_dtype=False, atol=1e-12)
+        assert distributed.audit == local.audit
+        assert distributed.cancellation_rule == local.cancellation_rule
+    assert not [t for t in spark.catalog.listTables() if t.name.startswith("segmint_")]
+
+
 def test_real_file_equals_duckdb(spark: SparkSession, real_log: Path) -> None:
     local, distributed = _both(real_log, features=FEATURE_COLUMNS)
     pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)

@@ -9,20 +9,24 @@ kept. The rules themselves are SQL in :mod:`segmint.rules`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
 from segmint.errors import SegmintError
+from segmint.presets import DEFAULT_RULE, Layout, Request, resolve_layout
 from segmint.rules import (
     DESCRIPTOR_NEEDS,
     PARTIALS,
+    cancel_sql,
     customer_rule,
     dated_lines_query,
     descriptor_partials,
     lines_query,
+    order_query,
     row_query,
     text_of,
+    text_value,
     value_checks,
 )
 from segmint.schema import DEFAULT_FEATURES, Audit, required_columns, resolve_columns
@@ -68,10 +72,19 @@ class Cleaned:
     found : dict of str to str
         ``{canonical: raw_column}`` of the source.
     types : dict of str to str
-        ``{raw_column: sql_type}``, every column of the source as the engine read it.
+        ``{raw_column: sql_type}``, every column of the view ``raw`` as the engine read it
+        (after a shop export's order-level fields are filled, :func:`_prepare`).
     dated : bool
         Whether the engine also holds the table ``dated``: the clean lines with their day, for
         features over windows (:mod:`segmint.windows`).
+    layout : Layout or None
+        How the log was read: preset, columns, cancellation rule (:mod:`segmint.presets`).
+    cancellation_rule : str
+        The cancellation rule in plain words, naming the file's columns.
+    warnings : tuple of str
+        Things that may make the figures wrong (no cancellation found, mixed currencies).
+    columns : mapping of str to str
+        ``{canonical: raw_column}`` as resolved (the same mapping as ``found``).
     """
 
     engine: Engine
@@ -83,6 +96,10 @@ class Cleaned:
     found: Mapping[str, str] = field(default_factory=dict)
     types: Mapping[str, str] = field(default_factory=dict)
     dated: bool = False
+    layout: Layout | None = None
+    cancellation_rule: str = ""
+    warnings: tuple[str, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 def clean(
@@ -94,6 +111,7 @@ def clean(
     exclude_service_codes: bool = False,
     descriptors: bool = False,
     dated: bool = False,
+    request: Request | None = None,
 ) -> Cleaned:
     """Register ``source`` on ``engine``, clean it and keep the clean lines per customer.
 
@@ -117,6 +135,9 @@ def clean(
     dated : bool, default=False
         Also keep the clean lines with their day as the table ``dated``, for features over
         windows (:mod:`segmint.windows`).
+    request : Request, optional
+        Preset, mapping file, cancellation rule (:func:`segmint.presets.request`); by default
+        the preset is found in the header. ``columns`` wins over its columns.
 
     Returns
     -------
@@ -136,9 +157,13 @@ def clean(
         dupes = sorted({c for c in names if names.count(c) > 1})
         raise SegmintError(f"{source.label} has two columns named {dupes[0]!r}; rename one")
     needed = required_columns(features)
+    req = request or Request()
+    if columns:
+        req = replace(req, columns={**req.columns, **columns})
+    layout = resolve_layout(names, req, source.label)
     if dated:  # a window needs the day of every line; spend is kept when it can be
         needed = tuple(dict.fromkeys((*needed, "invoice_date")))
-    found = resolve_columns(names, columns, required=needed, source=source.label)
+    found = resolve_columns(names, layout.columns, required=needed, source=source.label)
     need = {p for f in features for p in PARTIALS.get(f, ())}
     if descriptors:
         extra = descriptor_partials(found)
@@ -148,16 +173,35 @@ def clean(
         )
     if dated:
         needed += tuple(c for c in ("quantity", "unit_price") if c in found and c not in needed)
+    types, cancel, rule = _prepare(engine, source, layout, found, dict(described))
     audit = _clean_lines(
         engine,
         source,
         found,
-        dict(described),
+        types,
         needed,
         exclude_service_codes=exclude_service_codes,
         need=sorted(need),
         dated=dated,
+        cancel=cancel,
     )
+    warnings: list[str] = []
+    if audit.cancellation_invoices == 0:
+        warnings.append(
+            f"no cancellations found (the rule: {rule}); if this log marks cancelled or "
+            "refunded orders another way, say how with --cancelled-when COLUMN=VALUES"
+        )
+    currency = layout.order_columns.get("currency")
+    if currency and "amount" in need:
+        found_currencies = engine.fetch(
+            f"SELECT DISTINCT {text_value(currency)} AS c FROM raw ORDER BY c LIMIT 6"
+        ).column("c")
+        listed = [str(c) for c in found_currencies.to_pylist() if c is not None]
+        if len(listed) > 1:
+            warnings.append(
+                f"prices are in more than one currency ({', '.join(listed[:5])}, column "
+                f"{currency!r}); monetary adds them as they are"
+            )
     return Cleaned(
         engine,
         CLEAN_TABLE,
@@ -166,9 +210,48 @@ def clean(
         tuple(features),
         tuple(sorted(need)),
         dict(found),
-        dict(described),
+        dict(types),
         dated,
+        layout,
+        rule,
+        tuple(warnings),
+        dict(found),
     )
+
+
+def _prepare(
+    engine: Engine,
+    source: Source,
+    layout: Layout,
+    found: Mapping[str, str],
+    types: dict[str, str],
+) -> tuple[dict[str, str], str | None, str]:
+    """Carry order-level fields over each order's rows, and the cancellation rule's SQL.
+
+    When the layout has an order key (a shop export) and order-level columns, the view ``raw``
+    is replaced by the rows of :func:`segmint.rules.order_query` over the file (registered
+    again as ``raw__file``). Returns the columns' types after that, the rule's SQL (None for
+    the default rule, an invoice starting with C) and the rule in words.
+    """
+    rule = layout.rule_columns(found, source.label)
+    words = layout.describe_rule(found, source.label)
+    cancel = (
+        None
+        if layout.cancelled_when == DEFAULT_RULE
+        else cancel_sql([(col, cond.values) for col, cond in rule])
+    )
+    fill = layout.fill_columns(found, source.label)
+    if not (fill or layout.fallbacks):
+        return types, cancel, words
+    query, types = order_query(types, layout.order_key, fill, layout.fallbacks, "raw__file")
+    try:
+        engine.register(source, "raw__file")
+        engine.derive("raw", query)
+    except SegmintError:
+        raise
+    except Exception as exc:
+        raise source.read_error(exc) from None
+    return types, cancel, words
 
 
 def _figures(counts: Sequence[Mapping[str, Any]], exclude: bool) -> dict[str, int]:
@@ -206,6 +289,7 @@ def _clean_lines(
     exclude_service_codes: bool = False,
     need: Sequence[str] = (),
     dated: bool = False,
+    cancel: str | None = None,
 ) -> Audit:
     """Summarise the clean lines per customer as the table ``clean`` and return the audit.
 
@@ -229,6 +313,9 @@ def _clean_lines(
     need : sequence of str, default=()
         The partials to keep besides ``n_products`` (:data:`PARTIALS` of the features, and
         the descriptors' ones).
+    cancel : str, optional
+        SQL of the cancellation rule (:func:`segmint.rules.cancel_sql`); default: the invoice
+        starts with C.
 
     Returns
     -------
@@ -259,7 +346,7 @@ def _clean_lines(
     fingerprint = engine.fingerprint(list(types))
     sorts = engine.can_sort(source)
     fast_sql, fp_cols = row_query(
-        found, types, checks, fingerprint=fingerprint, raw_keys=True, need=need
+        found, types, checks, fingerprint=fingerprint, raw_keys=True, need=need, cancel=cancel
     )
     excluded = "(__nonpos OR __service)" if exclude_service_codes else "FALSE"
     kept = f"NOT __no_id AND NOT {excluded}"
@@ -338,7 +425,7 @@ def _clean_lines(
     if odd or any(int(v or 0) for v in check.values()):
         # a text rule merges or changes grouped values: group again, rules applied row by row
         exact_sql, _ = row_query(
-            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need
+            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need, cancel=cancel
         )
         engine.materialize("lines", lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
         customer_id = "customer_key"
@@ -350,7 +437,13 @@ def _clean_lines(
         money = "quantity" in found and "unit_price" in found
         day_need = ["last_date", "n_orders", *(["amount"] if money else [])]
         day_sql, _ = row_query(
-            found, types, checks, fingerprint=fingerprint, raw_keys=False, need=day_need
+            found,
+            types,
+            checks,
+            fingerprint=fingerprint,
+            raw_keys=False,
+            need=day_need,
+            cancel=cancel,
         )
         engine.materialize(
             "dated", dated_lines_query(f"({day_sql}) AS r", fp_cols, kept, money=money)

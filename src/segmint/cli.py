@@ -34,6 +34,29 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"segmint {version('segmint')}")
+        except PackageNotFoundError:  # pragma: no cover - run from a source tree
+            print("segmint (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Customer segments from retail transaction logs: load, clean, aggregate, cluster, report."""
+
+
 class Terminated(BaseException):
     """Raised by the SIGTERM handler so that cleanup code runs."""
 
@@ -125,7 +148,7 @@ def _k_range(text: str) -> tuple[int, int]:
     return low, high
 
 
-def _print_audit(audit: dict[str, int], quiet: bool) -> None:
+def _print_audit(audit: dict[str, int], quiet: bool, rule: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -137,6 +160,8 @@ def _print_audit(audit: dict[str, int], quiet: bool) -> None:
     for key, label in AUDIT_LABELS.items():
         if key in audit:
             table.add_row(label, f"{audit[key]:,}")
+    if rule:
+        table.add_row("cancellations counted where", rule)
     Console(stderr=quiet, quiet=quiet).print(table)
 
 
@@ -236,6 +261,65 @@ CollectOpt = Annotated[
 ]
 
 
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="Export layout: shopify, woocommerce or none (default: found from the header).",
+    ),
+]
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="A TOML file: preset, order_key, cancelled_when and [columns] canonical = 'Name'.",
+    ),
+]
+CancelledOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cancelled-when",
+        help="Which orders are cancelled: 'COLUMN=value1,value2' (value* a prefix) or 'COLUMN' "
+        "(not blank); repeat for any of several. Default: the preset's rule, else an invoice "
+        "starting with C.",
+    ),
+]
+PseudoOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--pseudonymize/--no-pseudonymize",
+        help="Replace customer ids by keyed HMAC-SHA256 tokens in every output "
+        "(default: on when the ids look like emails). --no-pseudonymize shows emails as they are.",
+        show_default=False,
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pseudonymize-key",
+        help="Key of the tokens (default: $SEGMINT_PSEUDONYMIZE_KEY, else a key kept in "
+        "~/.config/segmint/); the same key gives the same tokens in every run.",
+    ),
+]
+
+
+def _reading(
+    preset: str | None,
+    mapping: Path | None,
+    cancelled_when: list[str] | None,
+    pseudonymize: bool | None,
+    key: str | None,
+) -> dict[str, Any]:
+    """The options that say how to read an export and its customer ids, as API keywords."""
+    return {
+        "preset": preset,
+        "mapping": mapping,
+        "cancelled_when": cancelled_when or None,
+        "pseudonymize": pseudonymize,
+        "pseudonymize_key": key,
+    }
+
+
 def _inputs(paths: list[str] | None, table: str | None) -> Any:
     """Files or globs, or the catalog table of ``--table``."""
     from segmint.io.sources import CatalogTable
@@ -272,6 +356,11 @@ def features(
     quiet: QuietOpt = False,
     as_of: AsOfOpt = None,
     window: WindowOpt = None,
+    preset: PresetOpt = None,
+    mapping: MappingOpt = None,
+    cancelled_when: CancelledOpt = None,
+    pseudonymize: PseudoOpt = None,
+    pseudonymize_key: KeyOpt = None,
 ) -> None:
     """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
     from segmint.io.outputs import output_kind
@@ -293,13 +382,16 @@ def features(
         spark_master=spark_master,
         as_of=as_of,
         window=window,
+        **_reading(preset, mapping, cancelled_when, pseudonymize, pseudonymize_key),
         spark_remote=spark_remote,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
     export_features(result, output)
     for note in result.notes:
         _err(f"note: {note}")
-    _print_audit(result.audit.to_dict(), quiet)
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    _print_audit(result.audit.to_dict(), quiet, result.cancellation_rule)
 
 
 def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
@@ -311,7 +403,7 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
         _err(f"note: {note}")
     for warning in result.warnings:
         _err(f"warning: {warning}")
-    _print_audit(result.metrics["audit"], quiet)
+    _print_audit(result.metrics["audit"], quiet, result.features.cancellation_rule)
     if not quiet:
         km, gm = result.metrics["kmeans"], result.metrics["gmm"]
         print(f"KMeans: {km['k']} segments ({km['reason']})")
@@ -383,6 +475,11 @@ def run(
             help="Also write segment_lists/: one CSV of customer ids per KMeans segment.",
         ),
     ] = False,
+    preset: PresetOpt = None,
+    mapping: MappingOpt = None,
+    cancelled_when: CancelledOpt = None,
+    pseudonymize: PseudoOpt = None,
+    pseudonymize_key: KeyOpt = None,
 ) -> None:
     """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
     _run(
@@ -412,6 +509,7 @@ def run(
         window=window,
         currency=currency,
         segment_lists=segment_lists,
+        **_reading(preset, mapping, cancelled_when, pseudonymize, pseudonymize_key),
     )
 
 
@@ -451,6 +549,7 @@ def synth(
         int | None, typer.Option("--customers", help="Number of customers.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write a synthetic log in the Online Retail layout, with planted customer types.
 
@@ -459,7 +558,7 @@ def synth(
     from segmint.synth import write
 
     path, truth = write(output, rows, n_customers=customers, seed=seed)
-    _err(f"wrote {path} and {truth}")
+    Progress(quiet)(f"wrote {path} and {truth}")
 
 
 @app.command()
@@ -473,6 +572,11 @@ def predict(
     quiet: QuietOpt = False,
     as_of: AsOfOpt = None,
     window: WindowOpt = None,
+    preset: PresetOpt = None,
+    mapping: MappingOpt = None,
+    cancelled_when: CancelledOpt = None,
+    pseudonymize: PseudoOpt = None,
+    pseudonymize_key: KeyOpt = None,
 ) -> None:
     """Score new customers with a saved model, without refitting; tell what changed.
 
@@ -487,7 +591,13 @@ def predict(
     progress = Progress(quiet)
     progress("aggregating the new log with the model's rules")
     scored = score(
-        model, inputs, columns=_mapping(column), encoding=encoding, as_of=as_of, window=window
+        model,
+        inputs,
+        columns=_mapping(column),
+        encoding=encoding,
+        as_of=as_of,
+        window=window,
+        **_reading(preset, mapping, cancelled_when, pseudonymize, pseudonymize_key),
     )
     for warning in scored.warnings:
         _err(f"warning: {warning}")
@@ -546,6 +656,7 @@ def track(
 @handled
 def report(
     outdir: Annotated[Path, typer.Argument(help="Folder of a finished run.")],
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-render report.html and plots/ from a finished run, without refitting."""
     from segmint.pipeline import write_report
@@ -553,7 +664,7 @@ def report(
     if not (outdir / "metrics.json").is_file():
         raise SegmintError(f"{outdir} has no metrics.json; run segmint run -o {outdir} first")
     path = write_report(outdir)
-    _err(f"wrote {path}")
+    Progress(quiet)(f"wrote {path}")
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segmint._checks import check_customers, check_options
+from segmint._engine_choice import get_engine
 from segmint._versions import versions
-from segmint.engines.base import ENGINES, Engine
+from segmint.engines.base import Engine
 from segmint.errors import SegmintError
 from segmint.io.outputs import (
     atomic_file,
@@ -34,6 +35,7 @@ from segmint.io.tables import write_table
 if TYPE_CHECKING:
     import pandas as pd
 
+    from segmint._described import Described
     from segmint._parallel import Worker
     from segmint.clean import Cleaned
     from segmint.features import FeatureTable
@@ -55,60 +57,6 @@ Progress = Callable[[str], None]
 
 def _silent(_: str) -> None:
     return None
-
-
-def get_engine(
-    name: str = "duckdb",
-    *,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-    temp_directory: str | None = None,
-    spark_master: str | None = None,
-    spark_remote: str | None = None,
-) -> Engine:
-    """Create the engine called ``name``.
-
-    Parameters
-    ----------
-    name : {"duckdb", "spark"}, default="duckdb"
-        ``duckdb`` is embedded and needs no server; ``spark`` needs ``segmint[spark]``.
-    threads : int, optional
-        Worker threads (DuckDB), or cores of a local Spark; default all cores.
-    memory_limit : str, optional
-        Memory the engine may use before it spills to disk, e.g. ``"2GB"``.
-    temp_directory : str, optional
-        Where to spill.
-    spark_master : str, optional
-        Spark master URL, default ``local[*]``.
-    spark_remote : str, optional
-        Spark Connect server, ``sc://HOST:PORT`` (default: ``SPARK_REMOTE`` when no master).
-
-    Returns
-    -------
-    Engine
-    """
-    if name == "duckdb":
-        from segmint.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(
-            threads=threads, memory_limit=memory_limit, temp_directory=temp_directory
-        )
-    if name == "spark":
-        try:
-            from segmint.spark.engine import SparkEngine
-        except ImportError as exc:  # pragma: no cover - depends on the extra
-            raise SegmintError(
-                f"--engine spark needs pyspark ({exc}); "
-                "install it with pip install 'segmint[spark]'"
-            ) from None
-        return SparkEngine(
-            master=spark_master,
-            memory_limit=memory_limit,
-            threads=threads,
-            temp_directory=temp_directory,
-            remote=spark_remote,
-        )
-    raise SegmintError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
 
 
 def load(
@@ -170,6 +118,11 @@ def customer_features(
     spark_master: str | None = None,
     as_of: str | date | None = None,
     window: str | None = None,
+    preset: str | None = None,
+    mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    cancelled_when: str | Sequence[str] | None = None,
+    pseudonymize: bool | None = None,
+    pseudonymize_key: str | None = None,
     spark_remote: str | None = None,
 ) -> FeatureTable:
     """Turn a transaction log into one row per customer.
@@ -194,6 +147,21 @@ def customer_features(
     as_of, window : str, optional
         Features as of a day (``YYYY-MM-DD``, default the log's last) over a window (``90D``,
         ``12M``; default every line), see :mod:`segmint.windows`.
+    preset : str, optional
+        ``"shopify"``, ``"woocommerce"`` or ``"none"``; by default found in the header
+        (:mod:`segmint.presets`).
+    mapping : path or mapping, optional
+        A mapping file (TOML: ``preset``, ``order_key``, ``cancelled_when``, ``[columns]``) or
+        a dict of the same keys; ``columns``, ``preset`` and ``cancelled_when`` win over it.
+    cancelled_when : str or sequence of str, optional
+        Which orders are cancelled: ``"COLUMN=value1,value2"`` (``value*`` a prefix) or
+        ``"COLUMN"`` (not blank), any of several; default the preset's rule, else an invoice
+        starting with C.
+    pseudonymize : bool, optional
+        Replace customer ids by keyed-hash tokens (:mod:`segmint._pseudonym`); default when
+        they look like emails.
+    pseudonymize_key : str, optional
+        The key; default ``$SEGMINT_PSEUDONYMIZE_KEY``, else a key kept for this user.
 
     Returns
     -------
@@ -207,12 +175,14 @@ def customer_features(
     >>> result.table.head()  # doctest: +SKIP
     """
     from segmint.clean import clean
-    from segmint.features import FeatureTable, parse_features
+    from segmint.features import feature_table, parse_features
     from segmint.io.sources import resolve_source
+    from segmint.presets import request
     from segmint.windows import customer_table, parse_as_of, parse_window
 
     names = parse_features(features)
     day, span = parse_as_of(as_of), parse_window(window)
+    asked = request(preset, mapping, columns, cancelled_when)
     given = isinstance(engine, Engine)
     eng = (
         engine
@@ -232,12 +202,16 @@ def customer_features(
             eng,
             source,
             features=names,
-            columns=columns,
             exclude_service_codes=exclude_service_codes,
             dated=day is not None or span is not None,
+            request=asked,
         )
         table, period = customer_table(cleaned, names, as_of=day, window=span)
-        return FeatureTable(table, cleaned.audit, names, source.label, list(source.notes), period)
+        result = feature_table(
+            cleaned, table, pseudonymize=pseudonymize, pseudonymize_key=pseudonymize_key
+        )
+        result.period = period
+        return result
     finally:
         if not given:
             eng.close()
@@ -281,31 +255,11 @@ class RunResult:
     outdir: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks: sizes, segments, warnings, the report's path."""
+        from segmint._display import run_html
 
-@dataclass
-class Described:
-    """What describes the customers besides the clustering features (see :func:`run`).
-
-    Attributes
-    ----------
-    customers : pandas.DataFrame
-        :func:`segmint.features.describe_customers`, rows as in the customer table.
-    monthly : pandas.DataFrame or None
-        :func:`segmint.features.monthly_activity`.
-    quality : dict
-        :func:`segmint.quality.data_quality`.
-    """
-
-    customers: pd.DataFrame
-    monthly: pd.DataFrame | None
-    quality: dict[str, Any]
-
-
-def _describe(cleaned: Cleaned) -> Described:
-    from segmint.features import describe_customers, monthly_activity
-    from segmint.quality import data_quality
-
-    return Described(describe_customers(cleaned), monthly_activity(cleaned), data_quality(cleaned))
+        return run_html(self)
 
 
 def run(
@@ -336,6 +290,11 @@ def run(
     window: str | None = None,
     currency: str | None = None,
     segment_lists: bool = False,
+    preset: str | None = None,
+    mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    cancelled_when: str | Sequence[str] | None = None,
+    pseudonymize: bool | None = None,
+    pseudonymize_key: str | None = None,
 ) -> RunResult:
     """Run the whole pipeline on a transaction log.
 
@@ -378,19 +337,24 @@ def run(
     segment_lists : bool, default=False
         Also write ``segment_lists/``: one CSV of customer ids (and net spend) per KMeans
         segment, for a campaign tool.
+    preset, mapping, cancelled_when, pseudonymize, pseudonymize_key
+        How to read a shop's export and its customer ids, see :func:`customer_features`.
 
     Returns
     -------
     RunResult
     """
+    from segmint._described import gather
     from segmint._startup import early, import_in_background
     from segmint.clean import clean
-    from segmint.features import FeatureTable, parse_features
+    from segmint.features import feature_table, needs_tokens, parse_features
     from segmint.io.sources import resolve_source
+    from segmint.presets import request
     from segmint.windows import customer_table, parse_as_of, parse_window
 
     names = parse_features(features)
     day, span = parse_as_of(as_of), parse_window(window)
+    asked = request(preset, mapping, columns, cancelled_when)
     check_options(k, k_range, scale, gmm_criterion)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
@@ -414,12 +378,17 @@ def run(
                 eng,
                 source,
                 features=names,
-                columns=columns,
                 exclude_service_codes=exclude_service_codes,
                 dated=day is not None or span is not None,
                 descriptors=True,
+                request=asked,
             )
             if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
+                if needs_tokens(cleaned, pseudonymize):
+                    raise SegmintError(
+                        f"{source.label}: customer ids are pseudonymised on collected tables; "
+                        "raise --spark-collect-limit above the customers, or --no-pseudonymize"
+                    )
                 return _cluster_on_spark(
                     cleaned,
                     target,
@@ -435,10 +404,11 @@ def run(
                     progress=progress,
                 )
             customers, period = customer_table(cleaned, names, as_of=day, window=span)
-            table = FeatureTable(
-                customers, cleaned.audit, names, source.label, list(source.notes), period
+            table = feature_table(
+                cleaned, customers, pseudonymize=pseudonymize, pseudonymize_key=pseudonymize_key
             )
-            described = _describe(cleaned)
+            table.period = period
+            described = gather(cleaned, table, pseudonymize_key)
         finally:
             eng.close()
         loader.join()  # no thread but this one once forking starts (segmint._parallel)
@@ -530,12 +500,14 @@ def _cluster_on_spark(
         **large.described,
         "versions": {**versions(), "pyspark": large.pyspark_version},
     }
-    metrics["warnings"] = large.notes
+    warnings = [*cleaned.warnings, *large.notes]  # the cleaning's first, as in a local run
+    metrics["warnings"] = warnings
     sample = large.sample
     table = FeatureTable(
-        sample[["customer_id", *names]], cleaned.audit, names, source.label, list(source.notes)
-    )
-    out = RunResult(sample, large.profiles, metrics, None, table, target, large.notes)
+        sample[["customer_id", *names]], cleaned.audit, names, source.label, list(source.notes),
+        warnings=list(cleaned.warnings), cancellation_rule=cleaned.cancellation_rule,
+    )  # fmt: skip
+    out = RunResult(sample, large.profiles, metrics, None, table, target, warnings)
     if target is None:
         return out
     with atomic_folder(target, force=force) as tmp:
@@ -597,10 +569,12 @@ def fit_and_write(
 
     ``reporter``, when given, is a :class:`~segmint._parallel.Worker` that has matplotlib loaded
     and draws the report while this process saves the model. With ``described`` the segments
-    are named, valued and given actions from the descriptors (:func:`_describe_segments`).
+    are named, valued and given actions from the descriptors
+    (:func:`segmint._described.describe_segments`).
     """
     import pandas as pd
 
+    from segmint._described import describe_segments
     from segmint.cluster import describe
     from segmint.drift import training_record
     from segmint.model import Segmenter
@@ -625,7 +599,7 @@ def fit_and_write(
     }
     business: dict[str, Any] = {}
     if described is not None:
-        business = _describe_segments(segmenter, table, described)
+        business = describe_segments(segmenter, table, described)
     assigned = segmenter.assign(X)
     segmenter.metadata_.update(  # what `predict` needs to tell what changed (segmint.drift)
         training_record(table, table.features, assigned["kmeans_segment"].tolist(), segmenter.k_)
@@ -657,9 +631,10 @@ def fit_and_write(
         **business,
         "versions": versions(),
     }
-    result = RunResult(
-        segments, profiles, metrics, segmenter, table, target, list(segmenter.warnings_)
-    )
+    warnings = [*table.warnings, *segmenter.warnings_]
+    if table.warnings:  # the cleaning's come first, in the report too
+        metrics["warnings"] = warnings
+    result = RunResult(segments, profiles, metrics, segmenter, table, target, warnings)
     if target is None:
         return result
     with atomic_folder(target, force=force) as tmp:
@@ -675,25 +650,6 @@ def fit_and_write(
             segmenter, tmp, report=report, n_jobs=threads, progress=progress, reporter=reporter
         )
     return result
-
-
-def _describe_segments(
-    segmenter: Segmenter, table: FeatureTable, described: Described
-) -> dict[str, Any]:
-    """:func:`segmint.cluster.business.describe_segments` of a fitted run."""
-    from segmint.cluster.business import describe_segments
-
-    ids = table.table["customer_id"].astype(str).tolist()
-    customers = described.customers
-    if len(customers) != len(ids):  # a window: the customers active in it, described
-        customers = customers.set_index("customer_id").loc[ids].reset_index()
-    return describe_segments(
-        segmenter,
-        ids,
-        customers,
-        described.monthly,
-        described.quality,
-    )
 
 
 def _write_segment_lists(segments: pd.DataFrame, described: Described | None, folder: Path) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "FEATURE_SQL",
     "PARTIALS",
     "WINDOW_FEATURE_SQL",
+    "cancel_sql",
     "canonical_select",
     "customer_rule",
     "dated_lines_query",
@@ -32,6 +33,7 @@ __all__ = [
     "descriptor_sql",
     "feature_sql",
     "lines_query",
+    "order_query",
     "row_query",
     "text_of",
     "text_value",
@@ -192,7 +194,10 @@ def _timestamp(col: str, sql_type: str) -> str:
 
 
 def canonical_select(
-    found: Mapping[str, str], types: Mapping[str, str], wanted: Sequence[str]
+    found: Mapping[str, str],
+    types: Mapping[str, str],
+    wanted: Sequence[str],
+    cancel: str | None = None,
 ) -> str:
     """SQL select list that maps raw columns onto typed canonical ones.
 
@@ -204,6 +209,8 @@ def canonical_select(
         ``{raw_column: sql_type}`` as the engine described the source.
     wanted : sequence of str
         Canonical columns to emit; ``is_cancel`` is added when ``invoice`` is wanted.
+    cancel : str, optional
+        SQL of the cancellation rule (:func:`cancel_sql`); default: the invoice starts with C.
 
     Returns
     -------
@@ -226,7 +233,9 @@ def canonical_select(
         exprs.append(f"{expr} AS {name}")
     if "invoice" in wanted:
         exprs.append(
-            f"COALESCE(UPPER({text_value(found['invoice'])}) LIKE 'C%', FALSE) AS is_cancel"
+            f"{cancel} AS is_cancel"
+            if cancel is not None
+            else f"COALESCE(UPPER({text_value(found['invoice'])}) LIKE 'C%', FALSE) AS is_cancel"
         )
     return ", ".join(exprs)
 
@@ -337,12 +346,15 @@ def row_query(
     fingerprint: str | None,
     raw_keys: bool,
     need: Sequence[str],
+    cancel: str | None = None,
 ) -> tuple[str, list[str]]:
     """One row per input row: fingerprint, flags and the grouping keys of the features.
 
     With ``raw_keys`` the customer id, stock code and invoice are kept as read (the rules are
     applied to the distinct values afterwards, see :func:`clean`); otherwise as the rules
-    give them. Returns the query and the names of the fingerprint columns.
+    give them. ``cancel`` is the SQL of the cancellation rule (:func:`cancel_sql`), by
+    default the invoice starting with C. Returns the query and the names of the fingerprint
+    columns.
     """
     if fingerprint is not None:
         fp_cols = ["__fp"]
@@ -361,7 +373,8 @@ def row_query(
         return _ident(found[name]) if raw else text_value(found[name])
 
     cid = found["customer_id"]
-    cancel = _is_cancel(found["invoice"], kind("invoice")) if "invoice" in found else "FALSE"
+    if cancel is None:
+        cancel = _is_cancel(found["invoice"], kind("invoice")) if "invoice" in found else "FALSE"
     stock = text_value(found["stock_code"]) if "stock_code" in found else None
     price = _price(found["unit_price"], kind("unit_price")) if "unit_price" in found else None
     exprs += [
@@ -396,9 +409,12 @@ def row_query(
         qty = _number(found["quantity"], kind("quantity"))
         # TRY_CAST: a value that is not finite must reach the value check (raised after the
         # pass that counts it), not fail the pass
-        exprs.append(
-            f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4)) AS __amount"
-        )
+        amount = f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4))"
+        # a cancellation never adds to spend: a UCI reversal line (negative quantity)
+        # subtracts; a shop export's cancelled order keeps its positive quantities (it is the
+        # purchase and its reversal at once), so its lines count 0
+        amount = f"CASE WHEN {cancel} THEN LEAST({amount}, 0) ELSE {amount} END"
+        exprs.append(f"{amount} AS __amount")
     return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
 
 
@@ -534,3 +550,74 @@ def window_feature_sql(features: Sequence[str]) -> str:
 
 
 # --- end of windows ---------------------------------------------------------------------------
+
+
+# -- shop exports: the cancellation rule of any column, order-level fields per order ---------
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def cancel_sql(conditions: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+    """SQL of a cancellation rule: true when any condition holds, never NULL.
+
+    Parameters
+    ----------
+    conditions : sequence of (str, tuple of str)
+        ``(raw_column, values)``: the column's text, trimmed and lower-cased, equals one of the
+        values (one ending in ``*`` is a prefix); no values: the text is not blank.
+    """
+    tests: list[str] = []
+    for col, values in conditions:
+        text = text_value(col)
+        if not values:
+            tests.append(f"COALESCE({text} IS NOT NULL, FALSE)")
+            continue
+        exact = [v.lower() for v in values if not v.endswith("*")]
+        prefixes = [v[:-1].lower() for v in values if v.endswith("*")]
+        parts = [f"LOWER({text}) IN ({', '.join(_literal(v) for v in exact)})"] if exact else []
+        parts += [f"LEFT(LOWER({text}), {len(p)}) = {_literal(p)}" for p in prefixes]
+        tests.append(f"COALESCE({' OR '.join(parts)}, FALSE)")
+    return "(" + " OR ".join(tests) + ")" if tests else "FALSE"
+
+
+def order_query(
+    types: Mapping[str, str],
+    order_key: str | None,
+    fill: Sequence[str],
+    fallbacks: Mapping[str, Sequence[str]],
+    view: str,
+) -> tuple[str, dict[str, str]]:
+    """Every row of ``view`` with the order's value where an order-level field is blank.
+
+    Shop exports write one row per line item and the order's fields (email, status, dates)
+    on its first row only. A row whose ``fill`` column is blank takes the order's value:
+    the largest non-blank value over the rows with its order number (``order_key``), the one
+    value the export wrote for the order. It reads order numbers, not row order, so it holds
+    however an engine splits or reorders the rows; a row without order number keeps its own
+    values. A column of ``fallbacks`` reads its fallback columns where it is blank (a line
+    item without SKU: its name). Other columns are passed on as they are.
+
+    Returns
+    -------
+    (str, dict of str to str)
+        The query, and ``types`` with the columns it turned into text.
+    """
+    key = text_value(order_key) if order_key is not None else None
+    out_types = dict(types)
+    exprs: list[str] = []
+    for col in types:
+        value = _ident(col)
+        if key is not None and col in fill and _is_text(types[col]):
+            value = text_value(col)
+        if col in fallbacks:
+            value = f"COALESCE({', '.join([text_value(col), *map(text_value, fallbacks[col])])})"
+            out_types[col] = "VARCHAR"
+        if key is not None and col in fill and col != order_key:
+            value = (
+                f"CASE WHEN {key} IS NULL THEN {value} "
+                f"ELSE COALESCE({value}, MAX({value}) OVER (PARTITION BY {key})) END"
+            )
+        exprs.append(f"{value} AS {_ident(col)}" if value != _ident(col) else value)
+    return f"SELECT {', '.join(exprs)} FROM {_ident(view)}", out_types

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_FEATURES",
     "FEATURE_COLUMNS",
     "OPTIONAL_FEATURES",
+    "ORDER_COLUMNS",
     "SERVICE_CODES",
     "Audit",
     "normalise_name",
@@ -49,6 +50,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "unit_price": ("UnitPrice", "Price", "unit_price"),
     "customer_id": ("CustomerID", "Customer ID", "customer_id"),
     "country": ("Country",),
+}
+
+#: Optional order-level columns of shop exports (see :mod:`segmint.presets`): the order's
+#: status (what ``--cancelled-when`` usually tests), when it was cancelled, and the currency
+#: of its prices. Mapped like the canonical columns (``--column order_status=NAME``); only a
+#: cancellation rule or a currency check reads them.
+ORDER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "order_status": ("order_status", "Order Status", "status"),
+    "cancelled_at": ("cancelled_at", "Cancelled at", "canceled_at"),
+    "currency": ("currency",),
 }
 
 #: Features computed by default (docs/CONTRACTS.md, "Feature definitions").

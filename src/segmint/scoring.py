@@ -53,6 +53,7 @@ def score(
     encoding: str | None = None,
     as_of: str | date | None = None,
     window: str | None = None,
+    **reading: Any,
 ) -> Scored:
     """Assign the segments of a saved model to the customers of a new log.
 
@@ -68,6 +69,9 @@ def score(
         Force the CSV encoding.
     as_of, window
         As in :func:`run`; default the log's last day and the model's window.
+    **reading
+        ``preset``, ``mapping``, ``cancelled_when``, ``pseudonymize``, ``pseudonymize_key``:
+        see :func:`segmint.pipeline.customer_features` (the same key gives the run's tokens).
 
     Returns
     -------
@@ -82,6 +86,7 @@ def score(
     from segmint.drift import compare
     from segmint.io.sources import resolve_source
     from segmint.model import load
+    from segmint.presets import request
     from segmint.spark.saved import is_mllib_model
     from segmint.spark.saved import load as load_mllib
     from segmint.windows import dated_features, parse_as_of, parse_window, window_note
@@ -99,18 +104,23 @@ def score(
     warnings = [note] if (note := window_note(trained, span)) else []
     names, exclude = list(segmenter.feature_names_in_), bool(rules.get("exclude_service_codes"))
     if rules.get("period") or span is not None or as_of is not None:  # segmint.windows
+        asked = {k: reading.pop(k, None) for k in ("preset", "mapping", "cancelled_when")}
+        unknown = sorted(set(reading) - {"pseudonymize", "pseudonymize_key"})
+        if unknown:
+            raise TypeError(f"score() got an unexpected keyword argument {unknown[0]!r}")
         eng = get_engine("duckdb")
         try:
             result, firsts = dated_features(
-                eng, resolve_source(inputs, encoding=encoding), names, columns=columns,
+                eng, resolve_source(inputs, encoding=encoding), names,
                 exclude_service_codes=exclude, as_of=parse_as_of(as_of), window=span,
+                request=request(columns=columns, **asked), **reading,
             )  # fmt: skip
         finally:
             eng.close()
     else:
         result, firsts = customer_features(
             inputs, features=names, columns=columns, exclude_service_codes=exclude,
-            encoding=encoding,
+            encoding=encoding, **reading,
         ), None  # fmt: skip
     X = result.table[list(segmenter.feature_names_in_)]
     assigned = segmenter.assign(X)

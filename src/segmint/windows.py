@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from segmint.engines.base import Engine
     from segmint.features import FeatureTable
     from segmint.io.sources import Source
+    from segmint.presets import Request
 
 __all__ = [
     "EVERY",
@@ -251,14 +252,20 @@ def dated_features(
     exclude_service_codes: bool = False,
     as_of: dt.date | None = None,
     window: str | None = None,
+    request: Request | None = None,
+    pseudonymize: bool | None = None,
+    pseudonymize_key: str | None = None,
 ) -> tuple[FeatureTable, pd.DataFrame]:
     """Clean ``source`` keeping the days, then the customer table and each customer's first day.
 
     The table is as of ``as_of`` (default the log's last day) over ``window``
     (:func:`customer_table`); the first days are over the whole log (:func:`first_days`).
+    ``request`` says how to read a shop's export (:mod:`segmint.presets`); ``pseudonymize``
+    and ``pseudonymize_key`` as in :func:`segmint.features.feature_table`, the first days
+    then under the same tokens.
     """
     from segmint.clean import clean
-    from segmint.features import FeatureTable
+    from segmint.features import feature_table, pseudonymous_ids
 
     cleaned = clean(
         engine,
@@ -267,13 +274,18 @@ def dated_features(
         columns=columns,
         exclude_service_codes=exclude_service_codes,
         dated=True,
+        request=request,
     )
     end = as_of if as_of is not None else log_days(cleaned)[1]
     table, period = customer_table(cleaned, features, as_of=end, window=window)
-    result = FeatureTable(
-        table, cleaned.audit, tuple(features), source.label, list(source.notes), period
+    result = feature_table(
+        cleaned, table, pseudonymize=pseudonymize, pseudonymize_key=pseudonymize_key
     )
-    return result, first_days(cleaned)
+    result.period = period
+    firsts = first_days(cleaned)
+    if result.pseudonymized:
+        firsts = pseudonymous_ids(firsts, pseudonymize_key)
+    return result, firsts
 
 
 def window_note(trained: str | None, scored: str | None) -> str | None:

@@ -84,5 +84,12 @@ class Engine(ABC):
         """
         raise NotImplementedError(f"the {self.name} engine does not count by sorting")
 
+    def derive(self, view: str, query: str) -> None:
+        """Replace the view ``view`` by the rows of ``query``, computed once.
+
+        ``query`` must not read ``view`` itself. Default: :meth:`materialize` under that name.
+        """
+        self.materialize(view, query)
+
     def drop(self, name: str) -> None:  # noqa: B027 - an optional capability, no-op by default
         """Forget the table ``name`` (default: nothing, the engine frees it on :meth:`close`)."""

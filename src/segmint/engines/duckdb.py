@@ -161,6 +161,11 @@ class DuckDBEngine(Engine):
         """Keep the result of ``query`` as the temporary table ``name``."""
         self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {query}')
 
+    def derive(self, view: str, query: str) -> None:
+        """Replace the view ``view`` by the rows of ``query``, kept as a temporary table."""
+        self.materialize(f"{view}__rows", query)
+        self.con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM "{view}__rows"')
+
     def fingerprint(self, columns: Sequence[str]) -> str:
         """SQL of a 64-bit hash of whole rows: duplicate rows are counted by it.
 

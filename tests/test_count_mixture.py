@@ -82,7 +82,9 @@ def test_count_and_log_gaussian_features():
         (z - m.mean_[0, 1:]) ** 2 / m.dispersion_[0, 1:]
     )
     only_counts = CountMixture(1, random_state=0).fit(X[:, :1]).score_samples(X[:1, :1])[0]
-    assert ll == pytest.approx(only_counts + gauss.sum() - np.log1p(np.abs(X[0, 1:])).sum(), rel=1e-3)
+    assert ll == pytest.approx(
+        only_counts + gauss.sum() - np.log1p(np.abs(X[0, 1:])).sum(), rel=1e-3
+    )
     # explicit override: the count column as a log-Gaussian
     m2 = CountMixture(1, count_features=[False, False, False]).fit(X)
     assert not m2.count_features_.any()

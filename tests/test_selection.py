@@ -136,7 +136,9 @@ def real_counts() -> np.ndarray:
 def test_real_three_months_same_choice_for_seeds_0_4(real_counts):
     chosen = set()
     for seed in range(5):
-        s, _ = sel.select(CountMixture(), real_counts, range(1, 11), n_bootstrap=5, random_state=seed)
+        s, _ = sel.select(
+            CountMixture(), real_counts, range(1, 11), n_bootstrap=5, random_state=seed
+        )
         chosen.add(s.n_components)
     assert len(chosen) == 1, chosen
 

@@ -104,8 +104,8 @@ def lognormal_types(
     """Four types of a Poisson log-normal with correlated log rates within each type.
 
     Log rates (products, cancellations, orders) have type means ``log`` of (6, 0.05, 1.2),
-    (25, 0.3, 2), (100, 0.5, 4), (40, 4, 3) (the types of :func:`nb_types`), standard deviations (0.35, 0.5, 0.3) and
-    correlation 0.5 between every pair; shares 40/30/20/10%.
+    (25, 0.3, 2), (100, 0.5, 4), (40, 4, 3) (the types of :func:`nb_types`), standard
+    deviations (0.35, 0.5, 0.3) and correlation 0.5 between every pair; shares 40/30/20/10%.
 
     Parameters
     ----------

@@ -122,9 +122,7 @@ def _nb_m_step(
     f_old = _nb_objective(W, v, Nk, mu, r)
     for _ in range(n_newton):
         g = (W * (digamma(v + r) - digamma(r))).sum(axis=0) + Nk * (np.log(r) - np.log(r + mu))
-        h = (W * (zeta(2.0, v + r) - zeta(2.0, r))).sum(axis=0) + Nk * (
-            1.0 / r - 1.0 / (r + mu)
-        )
+        h = (W * (zeta(2.0, v + r) - zeta(2.0, r))).sum(axis=0) + Nk * (1.0 / r - 1.0 / (r + mu))
         d1 = r * g  # derivatives with respect to theta = log r
         d2 = r * g + r * r * h
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1))
@@ -298,9 +296,7 @@ def _starts(data: _Data, K: int, n_init: int, rng: np.random.RandomState) -> lis
     out = [soft(labels)]
     for _ in range(n_init - 1):
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        centres, _ = kmeans_plusplus(
-            data.z, K, sample_weight=data.weight, random_state=seed
-        )
+        centres, _ = kmeans_plusplus(data.z, K, sample_weight=data.weight, random_state=seed)
         d2 = ((data.z[:, None, :] - centres[None]) ** 2).sum(axis=2)
         out.append(soft(np.argmin(d2, axis=1)))
     return out
@@ -315,7 +311,7 @@ class _Fit:
 
 
 def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(a), axis=1))`` for finite row maxima (cheaper than scipy's for small arrays)."""
+    """``log(sum(exp(a), axis=1))``, cheaper than scipy's ``logsumexp`` on small arrays."""
     mx = a.max(axis=1)
     mx = np.where(np.isfinite(mx), mx, 0.0)
     with np.errstate(divide="ignore"):
@@ -463,7 +459,9 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name}={value!r} should be a float >= 0")
         if not any(self.zero_inflated is z or self.zero_inflated == z for z in ZERO_INFLATED):
-            raise ValueError(f"zero_inflated={self.zero_inflated!r} is not one of 'auto', True, False")
+            raise ValueError(
+                f"zero_inflated={self.zero_inflated!r} is not one of 'auto', True, False"
+            )
 
     def _count_mask(self, X: np.ndarray) -> np.ndarray:
         d = X.shape[1]
@@ -558,7 +556,8 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
             best[True] = _em(data, p0, True, self.max_iter, self.tol, mv)
         options = [o for o in options if o in best]
         bics = {
-            zi: -2 * f.lower_bound * data.n + _n_parameters(self.n_components, data, zi) * np.log(data.n)
+            zi: -2 * f.lower_bound * data.n
+            + _n_parameters(self.n_components, data, zi) * np.log(data.n)
             for zi, f in best.items()
         }
         zi = min(options, key=lambda o: bics[o])
@@ -738,4 +737,3 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
         t = np.exp(logt)
         entropy = -float(np.sum(np.where(t > 0, t * logt, 0.0)))
         return float(-2 * rows.sum() + self.n_parameters_ * np.log(rows.size) + 2 * entropy)
-

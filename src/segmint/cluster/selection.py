@@ -311,10 +311,7 @@ def bootstrap_stability(
     reference = np.asarray(reference)
     seeds = np.random.SeedSequence(random_state).spawn(n_bootstrap)
     results = run_tasks(
-        [
-            functools.partial(_one_resample, estimator, X, n_components, reference, s)
-            for s in seeds
-        ],
+        [functools.partial(_one_resample, estimator, X, n_components, reference, s) for s in seeds],
         n_jobs=n_jobs,
     )
     aris = [r[0] for r in results]
@@ -478,8 +475,8 @@ def _single_loglik(
         Sg = S[np.ix_(g, g)]
         Lg = np.linalg.cholesky(Sg)
         r = np.linalg.solve(Lg, (cells.y - mu[g]).T).T
-        out += -0.5 * (r**2).sum(axis=1) - np.log(np.diag(Lg)).sum() - 0.5 * g.size * np.log(
-            2 * np.pi
+        out += (
+            -0.5 * (r**2).sum(axis=1) - np.log(np.diag(Lg)).sum() - 0.5 * g.size * np.log(2 * np.pi)
         )
         if c.size:
             B = np.linalg.solve(Sg, S[np.ix_(g, c)]).T  # (dc, dg)

@@ -629,9 +629,9 @@ def structure_check(
     if selection.on_edge:
         reasons.append(f"the choice, {k} components, is on the edge of the searched range")
     if not ari >= min_ari:
-        reasons.append(f"bootstrap mean ARI {ari:.2f} is below {min_ari:g}")
+        reasons.append(f"bootstrap mean ARI {ari:.3f} is below {min_ari:g}")
     if jac and not min_jac >= min_jaccard:
-        reasons.append(f"a segment's bootstrap Jaccard is {min_jac:.2f}, below {min_jaccard:g}")
+        reasons.append(f"a segment's bootstrap Jaccard is {min_jac:.3f}, below {min_jaccard:g}")
     out: dict[str, Any] = json_safe(
         {
             "verdict": "no clear structure" if reasons else "structure",

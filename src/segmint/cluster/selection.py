@@ -39,7 +39,7 @@ from sklearn.metrics import adjusted_rand_score
 from segmint.cluster import json_safe
 from segmint.cluster.count_mixture import count_columns, signed_log1p
 from segmint.cluster.stability import jaccard_per_segment
-from segmint.parallel import run_tasks, single_threaded
+from segmint._parallel import run_tasks, single_threaded
 
 __all__ = [
     "MARGIN",
@@ -233,7 +233,7 @@ def criterion_grid(
     random_state : int, default=0
         Seed of every fit.
     n_jobs : int or None, default=None
-        Processes fitting side by side (:func:`segmint.parallel.run_tasks`); the results do
+        Processes fitting side by side (:func:`segmint._parallel.run_tasks`); the results do
         not depend on it.
 
     Returns

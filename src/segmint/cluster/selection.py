@@ -36,10 +36,10 @@ from scipy.special import ndtr, ndtri
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
+from segmint._parallel import run_tasks, single_threaded
 from segmint.cluster import json_safe
 from segmint.cluster.count_mixture import count_columns, signed_log1p
 from segmint.cluster.stability import jaccard_per_segment
-from segmint._parallel import run_tasks, single_threaded
 
 __all__ = [
     "MARGIN",

@@ -16,14 +16,18 @@ within a segment the features are independent:
 Because count features get a probability mass function (at most 1) instead of a density, the
 likelihood cannot grow without bound as components collapse onto repeated integers, which is
 what makes a Gaussian mixture on raw counts pick the top of any range; no dequantisation
-jitter is needed, so nothing random enters the criterion except the EM starts. With several
-starts (a deterministic quantile start plus seeded k-means++ starts) EM reaches the same
-maximum for every seed on customer data, and BIC agrees across seeds to a fraction of a unit.
+jitter is needed, so nothing random enters the criterion except the EM starts.
 
-EM is vectorised over distinct customers x components x features: identical rows are merged
-(with their multiplicity as weight), count features are evaluated once per distinct value,
-and the NB dispersion is updated by safeguarded Newton steps on ``log(size)`` for all
-(component, feature) pairs at once.
+Starts and speed. :func:`fit_path` fits 1, 2, ... components in turn and starts each fit
+also from splits of the previous fit's widest components (deterministic), besides a
+deterministic quantile start and ``n_init - 1`` seeded k-means++ starts; every start runs a
+short EM and the best one is run to convergence. EM is accelerated by SQUAREM, and vectorised
+over distinct customers x components x features: identical rows are merged (with their
+multiplicity as weight) and count features are evaluated once per distinct value. The NB size
+is updated by one safeguarded Newton step on ``log(size)`` per EM step, for all (component,
+feature) pairs at once, from exact sums over the integers ``0..max(x)`` instead of digamma and
+trigamma (``psi(x + r) - psi(r) = sum_{i<x} 1/(r + i)``). On the real three months the BIC
+of every number of components near the best agrees across seeds to a few hundredths of a unit.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["ZERO_INFLATED", "CountMixture", "count_columns", "signed_log1p"]
+__all__ = ["ZERO_INFLATED", "CountMixture", "count_columns", "fit_path", "signed_log1p"]
 
 #: Accepted values of ``zero_inflated``.
 ZERO_INFLATED: tuple[Any, ...] = ("auto", True, False)
@@ -50,9 +54,11 @@ _LOG_SIZE_MAX = np.log(1e6)  # (r = 1e6 is a Poisson for every practical purpose
 _MEAN_MIN = 1e-8
 _PI_MAX = 1.0 - 1e-9
 _INIT_SMOOTH = 0.01  # a hard start spreads this share of each customer over all components
-_SHORT_ITER = 20  # EM iterations of every start before the best ones are run to convergence
-_N_LONG = 3  # starts run to convergence
+_SHORT_ITER = 8  # EM steps of every start before the best one is run to convergence
+_N_LONG = 1  # starts run to convergence
+_N_SPLIT = 3  # widest components of the previous fit split into starts (fit_path)
 _PI_START = 0.05  # share of structural zeros a zero-inflated fit starts from
+_ZI_MAX_ITER = 300  # EM steps of the zero-inflated refit (pi creeps slowly towards 0)
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -99,11 +105,54 @@ def _nb_logpmf(v: np.ndarray, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
     )
 
 
-def _nb_objective(W: np.ndarray, v: np.ndarray, Nk: np.ndarray, mu: np.ndarray, r: np.ndarray):
-    """The r-dependent part of the weighted NB log-likelihood (mean fixed), shape (K,)."""
-    return (W * (gammaln(v + r) - gammaln(r))).sum(axis=0) + Nk * (
-        r * np.log(r) - (r + mu) * np.log(r + mu)
-    )
+#: Largest count for which dispersion updates use exact sums over 0..max (else special functions).
+_GRID_MAX = 20_000
+_GRID = np.arange(_GRID_MAX, dtype=np.float64)[:, None]
+
+
+class _Tail:
+    """Sufficient statistics of weighted integer counts for the NB size ``r``.
+
+    For integers, ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``; summing over the customers,
+    the weighted sum becomes ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above
+    ``i``. Gradient, curvature and objective in ``r`` are then plain sums over ``0..max(v)``
+    (no digamma, trigamma or log-gamma), for all components at once. Above :data:`_GRID_MAX`
+    the special functions are used instead.
+    """
+
+    def __init__(self, W: np.ndarray, v: np.ndarray) -> None:
+        self.Nk = np.maximum(W.sum(axis=0), 1e-12)
+        vmax = int(v[-1, 0]) if v.size else 0
+        self.exact = vmax <= _GRID_MAX
+        if self.exact:
+            full = np.zeros((vmax + 1, W.shape[1]))
+            full[v[:, 0].astype(np.intp)] = W
+            self.T = W.sum(axis=0) - np.cumsum(full, axis=0)[:vmax]  # weight of values > i
+            self.i = _GRID[:vmax]
+        else:
+            self.W, self.v = W, v
+
+    def objective(self, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """The r-dependent part of the weighted NB log-likelihood (mean fixed), shape (K,)."""
+        if self.exact:
+            first = (self.T * np.log(r + self.i)).sum(axis=0)
+        else:
+            first = (self.W * (gammaln(self.v + r) - gammaln(r))).sum(axis=0)
+        out: np.ndarray = first + self.Nk * (r * np.log(r) - (r + mu) * np.log(r + mu))
+        return out
+
+    def derivatives(self, mu: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and second derivatives of :meth:`objective` in ``r``."""
+        if self.exact:
+            inv = 1.0 / (r + self.i)
+            g = (self.T * inv).sum(axis=0)
+            h = -(self.T * inv * inv).sum(axis=0)
+        else:
+            g = (self.W * (digamma(self.v + r) - digamma(r))).sum(axis=0)
+            h = (self.W * (zeta(2.0, self.v + r) - zeta(2.0, r))).sum(axis=0)
+        g = g + self.Nk * (np.log(r) - np.log(r + mu))
+        h = h + self.Nk * (1.0 / r - 1.0 / (r + mu))
+        return g, h
 
 
 def _nb_m_step(
@@ -113,33 +162,22 @@ def _nb_m_step(
 
     ``W`` (U, K) holds the weight of each distinct value ``v`` (U, 1) in each component. The
     mean's MLE is the weighted mean; the size ``r`` is improved by ``n_newton`` Newton steps on
-    ``log r`` from ``log_r`` (K,), each step halved until the objective does not decrease.
+    ``log r`` from ``log_r`` (K,). A step is at most 1 in ``log r``; where the objective is not
+    concave the step follows the gradient (0.5). Inside EM one step per iteration suffices:
+    EM stops only when the likelihood stops changing, i.e. at a stationary ``r``.
     """
-    Nk = np.maximum(W.sum(axis=0), 1e-12)
-    mu = np.maximum((W * v).sum(axis=0) / Nk, _MEAN_MIN)
+    stats = _Tail(W, v)
+    mu = np.maximum((W * v).sum(axis=0) / stats.Nk, _MEAN_MIN)
     theta = log_r.copy()
-    r = np.exp(theta)
-    f_old = _nb_objective(W, v, Nk, mu, r)
     for _ in range(n_newton):
-        g = (W * (digamma(v + r) - digamma(r))).sum(axis=0) + Nk * (np.log(r) - np.log(r + mu))
-        h = (W * (zeta(2.0, v + r) - zeta(2.0, r))).sum(axis=0) + Nk * (1.0 / r - 1.0 / (r + mu))
+        r = np.exp(theta)
+        g, h = stats.derivatives(mu, r)
         d1 = r * g  # derivatives with respect to theta = log r
         d2 = r * g + r * r * h
-        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1))
+        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), 0.5 * np.sign(d1))
         step = np.clip(step, -1.0, 1.0)
-        accepted = np.zeros_like(theta, dtype=bool)
-        for _ in range(6):
-            cand = np.clip(theta + step, _LOG_SIZE_MIN, _LOG_SIZE_MAX)
-            f_new = _nb_objective(W, v, Nk, mu, np.exp(cand))
-            ok = (f_new >= f_old - 1e-10 * np.abs(f_old)) & ~accepted
-            theta = np.where(ok, cand, theta)
-            f_old = np.where(ok, f_new, f_old)
-            accepted |= ok
-            if accepted.all():
-                break
-            step = np.where(accepted, 0.0, 0.5 * step)
-        r = np.exp(theta)
-        if np.all(np.abs(step) < 1e-6):
+        theta = np.clip(theta + step, _LOG_SIZE_MIN, _LOG_SIZE_MAX)
+        if np.all(np.abs(step) < 1e-8):
             break
     return mu, theta
 
@@ -302,6 +340,90 @@ def _starts(data: _Data, K: int, n_init: int, rng: np.random.RandomState) -> lis
     return out
 
 
+def _excess_zeros(data: _Data, p: _Params) -> bool:
+    """Whether some count feature has more zeros than the fitted NB mixture expects.
+
+    Zero inflation can only raise the probability of a zero; when the NB mixture already
+    expects at least the observed zeros of every count feature, the zero-inflated fit ends
+    at (or next to) ``pi = 0`` and its extra parameters lose on BIC, so it is not fitted.
+    """
+    for j, z0 in enumerate(data.zero_at):
+        if z0 < 0:
+            continue
+        r = np.exp(p.log_r[:, j])
+        nb0 = np.exp(r * (np.log(r) - np.log(r + p.mu[:, j])))
+        observed = float(data.weight[data.value_index[j] == z0].sum())
+        if observed > data.n * float(p.weights @ nb0) + 1.0:
+            return True
+    return False
+
+
+def _split_starts(data: _Data, previous: CountMixture) -> list[np.ndarray]:
+    """Starts for K components from a fit with K - 1: split one of its widest components.
+
+    The posterior of the previous fit is kept for every component but one, which is cut in
+    two along the first principal axis of its members on the standardised log scale. The
+    :data:`_N_SPLIT` components with the largest weighted spread are each tried.
+    """
+    with np.errstate(divide="ignore"):
+        logp = _log_joint(data, previous._params(), previous.zero_inflated_)
+    R = np.exp(logp - _logsumexp_rows(logp)[:, None])
+    Rw = R * data.weight[:, None]
+    Nk = np.maximum(Rw.sum(axis=0), 1e-12)
+    mean = (Rw.T @ data.z) / Nk[:, None]
+    spread = np.array(
+        [(Rw[:, k] @ ((data.z - mean[k]) ** 2)).sum() for k in range(R.shape[1])]
+    )  # weight x variance
+    out = []
+    for k in np.argsort(-spread, kind="stable")[:_N_SPLIT]:
+        d = data.z - mean[k]
+        cov = (d * Rw[:, k : k + 1]).T @ d / Nk[k]
+        axis = np.linalg.eigh(cov)[1][:, -1]
+        axis = axis * (1.0 if axis[np.argmax(np.abs(axis))] > 0 else -1.0)  # canonical sign
+        upper = (d @ axis) > 0
+        R0 = np.column_stack([R, np.where(upper, R[:, k], 0.0)])
+        R0[upper, k] = 0.0
+        R0 = (1 - _INIT_SMOOTH) * R0 + _INIT_SMOOTH / R0.shape[1]
+        out.append(R0)
+    return out
+
+
+def fit_path(estimator: CountMixture, X: Any, n_components: Any) -> dict[int, CountMixture]:
+    """Fit a clone of ``estimator`` at every number of components, smallest first.
+
+    Each fit after the first also starts from splits of the previous one (its widest
+    components), so solutions grow one component at a time; together with the quantile start
+    this makes the fits depend very little on the seeded starts.
+
+    Parameters
+    ----------
+    estimator : CountMixture
+        Unfitted; cloned with ``n_components`` set.
+    X : array-like of shape (n_samples, n_features)
+    n_components : iterable of int
+        Fitted in ascending order; a gap (e.g. 2, 5) splits from the nearest smaller fit.
+
+    Returns
+    -------
+    dict of int to CountMixture
+    """
+    from sklearn.base import clone
+
+    out: dict[int, CountMixture] = {}
+    previous: CountMixture | None = None
+    for n in sorted(int(k) for k in n_components):
+        model = clone(estimator).set_params(n_components=n)
+        model._check_params()
+        Xv = validate_data(model, X, dtype=np.float64, reset=True)
+        if Xv.shape[0] < n:
+            raise ValueError(f"n_samples={Xv.shape[0]} should be >= n_components={n}")
+        model.count_features_ = model._count_mask(Xv)
+        data = _prepare(Xv, model.count_features_)
+        model._fit_data(data, previous if previous is not None and n > 1 else None)
+        out[n] = previous = model
+    return out
+
+
 @dataclass
 class _Fit:
     params: _Params
@@ -319,6 +441,54 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _em_step(
+    data: _Data, params: _Params, zero_inflated: bool, min_variance: float
+) -> tuple[_Params, float]:
+    """One EM step from ``params``: the new parameters and the mean log-likelihood *at* ``params``."""
+    logp = _log_joint(data, params, zero_inflated)
+    rows = _logsumexp_rows(logp)
+    ll = float(data.weight @ rows) / data.n
+    R = np.exp(logp - rows[:, None])
+    return _m_step(data, R, params, zero_inflated, min_variance, 1), ll
+
+
+def _pack(p: _Params, data: _Data, zero_inflated: bool) -> np.ndarray:
+    """The parameters in unconstrained coordinates (for SQUAREM's extrapolation)."""
+    parts = [np.log(np.maximum(p.weights, 1e-300)), np.log(p.mu).ravel(), p.log_r.ravel()]
+    if zero_inflated:
+        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        pi = np.clip(p.pi[:, has0], 1e-12, _PI_MAX)
+        parts.append((np.log(pi) - np.log1p(-pi)).ravel())
+    parts += [p.mean.ravel(), np.log(p.var).ravel()]
+    return np.concatenate(parts)
+
+
+def _unpack(x: np.ndarray, like: _Params, data: _Data, zero_inflated: bool, mv: float) -> _Params:
+    K, nc = like.mu.shape
+    ng = like.mean.shape[1]
+    at = 0
+
+    def take(size: int) -> np.ndarray:
+        nonlocal at
+        out = x[at : at + size]
+        at += size
+        return out
+
+    logw = take(K)
+    w = np.exp(logw - logw.max())
+    mu = np.maximum(np.exp(np.minimum(take(K * nc), 700.0)).reshape(K, nc), _MEAN_MIN)
+    log_r = np.clip(take(K * nc).reshape(K, nc), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
+    pi = np.zeros((K, nc))
+    if zero_inflated:
+        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        pi[:, has0] = np.minimum(1.0 / (1.0 + np.exp(-take(K * int(has0.sum())))), _PI_MAX).reshape(
+            K, -1
+        )
+    mean = take(K * ng).reshape(K, ng)
+    var = np.maximum(np.exp(np.minimum(take(K * ng), 700.0)).reshape(K, ng), mv)
+    return _Params(w / w.sum(), mu, log_r, pi, mean, var)
+
+
 def _em(
     data: _Data,
     params: _Params,
@@ -327,25 +497,52 @@ def _em(
     tol: float,
     min_variance: float,
 ) -> _Fit:
-    """EM from ``params`` until the mean log-likelihood changes by less than ``tol``."""
+    """EM from ``params`` until the mean log-likelihood changes by less than ``tol``.
+
+    Accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3): two EM steps give the
+    direction of travel, an extrapolation along it is stabilised by a third EM step, and
+    kept only when its likelihood is no lower than after the two plain steps (otherwise the
+    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps.
+    """
+    mv = min_variance
     prev_ll = -np.inf
-    ll = -np.inf
-    converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
-        logp = _log_joint(data, params, zero_inflated)
-        rows = _logsumexp_rows(logp)
-        ll = float(data.weight @ rows) / data.n
-        if abs(ll - prev_ll) < tol:
-            converged = True
+    p0 = params
+    while True:
+        p1, ll0 = _em_step(data, p0, zero_inflated, mv)
+        n_iter += 1
+        if abs(ll0 - prev_ll) < tol or not np.isfinite(ll0):
+            return _Fit(p0, ll0, n_iter, np.isfinite(ll0))
+        if n_iter >= max_iter:
             break
-        prev_ll = ll
-        R = np.exp(logp - rows[:, None])
-        params = _m_step(data, R, params, zero_inflated, min_variance, 1)
-    if not converged:
-        logp = _log_joint(data, params, zero_inflated)
-        ll = float(data.weight @ _logsumexp_rows(logp)) / data.n
-    return _Fit(params, ll, n_iter, converged)
+        prev_ll = ll0
+        p2, ll1 = _em_step(data, p1, zero_inflated, mv)
+        n_iter += 1
+        if abs(ll1 - ll0) < tol or n_iter >= max_iter:
+            p0 = p2 if ll1 >= ll0 else p1
+            prev_ll = ll1 if ll1 >= ll0 else ll0
+            if abs(ll1 - ll0) < tol:
+                p_end, ll_end = _em_step(data, p0, zero_inflated, mv)
+                return _Fit(p0, ll_end, n_iter + 1, True)
+            break
+        x0, x1, x2 = (_pack(p, data, zero_inflated) for p in (p0, p1, p2))
+        r = x1 - x0
+        v = x2 - x1 - r
+        vv = float(v @ v)
+        alpha = -np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0
+        alpha = min(alpha, -1.0)
+        nxt = p2
+        if alpha < -1.0 and np.isfinite(alpha):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                cand = _unpack(x0 - 2 * alpha * r + alpha**2 * v, p0, data, zero_inflated, mv)
+                stab, ll_c = _em_step(data, cand, zero_inflated, mv)
+            n_iter += 1
+            # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
+            if np.isfinite(ll_c) and ll_c >= ll1 and np.all(np.isfinite(_pack(stab, data, zero_inflated))):
+                nxt = stab
+        p0 = nxt
+    p_end, ll_end = _em_step(data, p0, zero_inflated, mv)
+    return _Fit(p0, ll_end, n_iter, False)
 
 
 def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:
@@ -368,16 +565,16 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Zero-inflated negative binomials for the count features. ``"auto"`` fits the model
         with and without zero inflation and keeps the one with the lower BIC (decided per
         model, for all count features together).
-    n_init : int, default=20
+    n_init : int, default=3
         EM starts: a deterministic quantile start (customers split by their summed
-        standardised log features) and ``n_init - 1`` seeded k-means++ starts. Every start
-        runs a short EM (20 iterations); the best three are run to convergence and the one
-        with the highest likelihood is kept ("emEM"). Fewer than about 20 starts reach
-        different local maxima for different seeds on real data.
+        standardised log features) and ``n_init - 1`` seeded k-means++ starts; in
+        :func:`fit_path` also splits of the previous fit's widest components (deterministic).
+        Every start runs a short EM (8 steps); the best is run to convergence ("emEM").
     max_iter : int, default=1000
-        EM iterations of each start run to convergence.
-    tol : float, default=1e-6
-        EM stops when the mean log-likelihood per customer changes by less than this.
+        EM steps of the start run to convergence (the zero-inflated refit: at most 300).
+    tol : float, default=1e-7
+        EM stops when the mean log-likelihood per customer changes by less than this over a
+        SQUAREM cycle (about 0.0004 BIC units for 1,749 customers).
     min_variance : float, default=1e-3
         Added to every Gaussian variance (signed log scale), so a component cannot collapse
         onto a repeated value of a non-count feature.
@@ -431,9 +628,9 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
         *,
         count_features: Any = "auto",
         zero_inflated: Any = "auto",
-        n_init: int = 20,
+        n_init: int = 3,
         max_iter: int = 1000,
-        tol: float = 1e-6,
+        tol: float = 1e-7,
         min_variance: float = 1e-3,
         random_state: Any = None,
     ) -> None:
@@ -529,9 +726,14 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
         if n < self.n_components:
             raise ValueError(f"n_samples={n} should be >= n_components={self.n_components}")
         self.count_features_ = self._count_mask(X)
-        data = _prepare(X, self.count_features_)
+        return self._fit_data(_prepare(X, self.count_features_), None)
+
+    def _fit_data(self, data: _Data, previous: CountMixture | None) -> CountMixture:
+        """EM from every start on prepared data; ``previous`` (K - 1 components) adds splits."""
         rs = check_random_state(self.random_state)
         starts = _starts(data, self.n_components, self.n_init, rs)
+        if previous is not None:
+            starts = _split_starts(data, previous) + starts
         has_zeros = any(z >= 0 for z in data.zero_at)
         if self.zero_inflated == "auto":
             options = [False, True] if has_zeros else [False]
@@ -550,12 +752,14 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
             f.n_iter += short[i].n_iter
             fits.append(f)
         best: dict[bool, _Fit] = {False: max(fits, key=lambda f: f.lower_bound)}
+        if self.zero_inflated == "auto" and not _excess_zeros(data, best[False].params):
+            options = [False]
         if True in options:
             # Zero inflation nests the NB model (pi = 0): start from the best NB fit.
             p0 = best[False].params.copy()
             for j, z0 in enumerate(data.zero_at):
                 p0.pi[:, j] = _PI_START if z0 >= 0 else 0.0
-            best[True] = _em(data, p0, True, self.max_iter, self.tol, mv)
+            best[True] = _em(data, p0, True, min(self.max_iter, _ZI_MAX_ITER), self.tol, mv)
         options = [o for o in options if o in best]
         bics = {
             zi: -2 * f.lower_bound * data.n

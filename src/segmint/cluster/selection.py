@@ -38,7 +38,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from segmint._parallel import run_tasks, single_threaded
 from segmint.cluster import json_safe
-from segmint.cluster.count_mixture import count_columns, signed_log1p
+from segmint.cluster.count_mixture import CountMixture, count_columns, fit_path, signed_log1p
 from segmint.cluster.stability import jaccard_per_segment
 
 __all__ = [
@@ -245,9 +245,16 @@ def criterion_grid(
     """
     ns = [int(n) for n in n_components]
     X = np.asarray(X, dtype=np.float64)
-    results = run_tasks(
-        [functools.partial(_fit_one, estimator, X, n, random_state) for n in ns], n_jobs=n_jobs
-    )
+    if isinstance(estimator, CountMixture):
+        # One path 1, 2, ...: each fit also starts from splits of the previous one.
+        with single_threaded():
+            path = fit_path(clone(estimator).set_params(random_state=random_state), X, ns)
+        results = [(path[n], float(path[n].bic(X))) for n in ns]
+    else:
+        results = run_tasks(
+            [functools.partial(_fit_one, estimator, X, n, random_state) for n in ns],
+            n_jobs=n_jobs,
+        )
     models = {n: r[0] for n, r in zip(ns, results, strict=True)}
     return criterion_table({n: r[1] for n, r in zip(ns, results, strict=True)}), models
 

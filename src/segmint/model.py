@@ -9,7 +9,8 @@ table:
    customers and the seed only, never on the row order of the input;
 3. fit the transform (``log1p`` then standard scaling by default);
 4. sweep KMeans over ``k_range``, find the WCSS knee, choose k;
-5. fit the Gaussian-mixture grid on dequantised counts, choose the cell with the evidence rule;
+5. fit the mixture grid (the count mixture by default, or Gaussian mixtures on dequantised
+   counts), choose the number of components with the one selection rule, check for structure;
 6. refit both at the chosen settings on ``n_bootstrap`` resamples (stability) and compare the two
    partitions (agreement);
 7. number segments in a stable order, profile and name them.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Sequence
+from dataclasses import replace as _dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 import segmint.persist as persist
 from segmint._parallel import single_threaded
 from segmint.cluster import gmm as _gmm
+from segmint.cluster import json_safe as _json_safe
+from segmint.cluster import selection as _sel
+from segmint.cluster.count_mixture import CountMixture
 from segmint.cluster import kmeans as _kmeans
 from segmint.cluster.knee import find_knee
 from segmint.cluster.profile import name_segments, profile_table, stable_order
@@ -52,12 +57,20 @@ from segmint.cluster.transform import (
 )
 from segmint.errors import SegmintError
 
-__all__ = ["LARGE_SAMPLE_SIZE", "Segmenter", "load"]
+__all__ = ["LARGE_SAMPLE_SIZE", "MIXTURES", "Segmenter", "load"]
 
 #: Customers the mixtures and the bootstrap are fitted on above ``large_threshold``.
 LARGE_SAMPLE_SIZE: int = 50_000
 #: Features that are never dequantised even when all their values happen to be whole numbers.
 _NOT_COUNTS = frozenset({"cancel_rate", "monetary"})
+#: Features the count mixture models as counts (negative binomial) ...
+_COUNT_FEATURES = frozenset({"n_products", "n_canceled_orders", "n_orders"})
+#: ... and features it models on the log scale even when their values are whole numbers.
+_NOT_COUNT_FEATURES = frozenset({"cancel_rate", "monetary", "recency_days"})
+#: Accepted values of ``mixture``.
+MIXTURES: tuple[str, ...] = ("count", "gaussian")
+#: How the count mixture appears where the Gaussian grid has a covariance type.
+COUNT_MIXTURE_LABEL = "negative binomial"
 _SEED_STREAMS = ("sample", "kmeans", "jitter", "gmm", "bootstrap_kmeans", "bootstrap_gmm")
 
 
@@ -121,6 +134,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Without it the BIC of integer counts keeps falling as components are added.
     n_bootstrap : int, default=20
         Bootstrap resamples for the stability of both partitions (0 skips stability).
+    mixture : {"count", "gaussian"}, default="count"
+        The mixture model. ``"count"``: :class:`~segmint.cluster.count_mixture.CountMixture`,
+        negative binomials for the counts (``n_products``, ``n_canceled_orders``,
+        ``n_orders``, unnamed integer columns) and Gaussians on the log scale for the rest,
+        one model, no jitter. ``"gaussian"``: Gaussian mixtures over components x
+        ``covariance_types`` on the transformed, dequantised features (5 EM starts, the
+        criterion averaged over 3 jitter draws). Either way the number of components is chosen
+        by :mod:`segmint.cluster.selection`'s rule (``mixture_selection_``) and checked
+        against a single population (``structure_``).
     random_state : int, RandomState instance or None, default=0
         Seeds every random step (samples, initialisations, jitter, resamples). The same int
         gives identical segments, numbers and names on every run.
@@ -143,8 +165,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         The fitted feature transform.
     kmeans_ : KMeans
         The KMeans at the chosen k (its own label numbers; see ``kmeans_order_``).
-    gmm_ : GaussianMixture
-        The mixture at the chosen cell (its own component numbers; see ``gmm_order_``).
+    gmm_ : CountMixture or GaussianMixture
+        The mixture at the choice (its own component numbers; see ``gmm_order_``).
+    mixture_selection_ : dict
+        The selection rule's table (criterion mean and standard error per number of
+        components), the indistinguishable numbers, their stability, the reason.
+    structure_ : dict
+        :func:`segmint.cluster.selection.structure_check` of the choice.
+    gmm_count_features_ : ndarray of bool
+        Features the count mixture modelled as counts (the jittered ones for "gaussian").
     kmeans_sweep_ : DataFrame
         ``k``, ``wcss``, ``silhouette``, ``calinski_harabasz``, ``davies_bouldin`` per k (NaN
         where undefined).
@@ -162,8 +191,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Chosen number of mixture components.
     gmm_covariance_type_ : str
         Chosen covariance structure.
-    gmm_evidence_ : {"clear", "weak", "fixed"}
-        Strength of the evidence for ``gmm_n_components_``.
+    gmm_evidence_ : {"clear", "indistinguishable", "fixed"}
+        ``"indistinguishable"`` when the rule found several numbers of components within the
+        margin of the best criterion.
     gmm_reason_ : str
         Why that cell.
     jitter_columns_ : ndarray of bool, shape (n_features_in_,)
@@ -225,6 +255,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         gmm_criterion: str = "bic",
         jitter: bool = True,
         n_bootstrap: int = 20,
+        mixture: str = "count",
         random_state: Any = 0,
         large_threshold: int = 200_000,
         n_jobs: int | None = None,
@@ -236,6 +267,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.gmm_criterion = gmm_criterion
         self.jitter = jitter
         self.n_bootstrap = n_bootstrap
+        self.mixture = mixture
         self.random_state = random_state
         self.large_threshold = large_threshold
         self.n_jobs = n_jobs
@@ -285,6 +317,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             raise _InputError(
                 f"gmm_criterion={self.gmm_criterion!r} should be one of {', '.join(_gmm.CRITERIA)}"
             )
+        if self.mixture not in MIXTURES:
+            raise _InputError(f"mixture={self.mixture!r} should be one of {', '.join(MIXTURES)}")
         if not isinstance(self.n_bootstrap, numbers.Integral) or self.n_bootstrap < 0:
             raise _InputError(f"n_bootstrap={self.n_bootstrap!r} should be an integer >= 0")
         if not isinstance(self.large_threshold, numbers.Integral) or self.large_threshold < 1:
@@ -441,41 +475,31 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.kmeans_order_ = stable_order(Xs, km_raw, self.k_)
         km_labels = self.kmeans_order_[km_raw]
 
-        # Gaussian mixture: grid on dequantised counts, evidence rule.
+        # Mixture: criterion grid, the selection rule, the structure check.
         counts = np.array([name not in _NOT_COUNTS for name in names], dtype=bool)
         self.jitter_columns_ = (
-            integer_columns(Xs) & counts if self.jitter else np.zeros(n_features, dtype=bool)
+            integer_columns(Xs) & counts
+            if self.jitter and self.mixture == "gaussian"
+            else np.zeros(n_features, dtype=bool)
         )
-        Xg = Xs if sample is None else Xs[sample]
-        if self.jitter:
-            Xg = dequantise(Xg, self.jitter_columns_, np.random.default_rng(seeds["jitter"]))
-        Zg = self.transform_.transform(Xg)
-        grid, gmm_models, gmm_msgs = _gmm.grid(
-            Zg, k_values, cov_types, seeds["gmm"], n_jobs=self.n_jobs
-        )
-        notes += _summarise(gmm_msgs, "GMM", len(grid))
-        g_choice = _gmm.choose(grid, self.gmm_criterion, k=self.k)
-        self.gmm_grid_ = grid
-        self.gmm_n_components_ = g_choice.n_components
-        self.gmm_covariance_type_ = g_choice.covariance_type
-        self.gmm_evidence_ = g_choice.evidence
-        self.gmm_reason_ = g_choice.reason
-        if self.jitter and self.jitter_columns_.any():
-            self.gmm_reason_ += "; fitted on counts with U(0, 1) dequantisation jitter"
+        pick = slice(None) if sample is None else sample
+        Xm = Xs[pick]
+        if self.mixture == "count":
+            fitted = self._fit_count_mixture(Xm, k_values, seeds)
+        else:
+            fitted = self._fit_gaussian_mixture(Xm, k_values, cov_types, seeds, notes)
+        raw_of, proba_of, centres, count_mask = fitted
+        self.gmm_count_features_ = count_mask
         if sample is not None:
             self.gmm_reason_ += f"; fitted on a seeded sample of {LARGE_SAMPLE_SIZE:,} customers"
-        self.gmm_ = gmm_models[(self.gmm_n_components_, self.gmm_covariance_type_)]
-        Zc = self.transform_.transform(cell_centres(Xs, self.jitter_columns_))
-        proba = self.gmm_.predict_proba(Zc)
+        proba = proba_of(Xs)
         gmm_raw = proba.argmax(axis=1)
-        centres = self.transform_.inverse_transform(self.gmm_.means_) - 0.5 * self.jitter_columns_
         self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_components_, centres)
         gmm_labels = self.gmm_order_[gmm_raw]
         gmm_prob = proba.max(axis=1)
 
         # Agreement and stability.
         self.agreement_ = {"ari": agreement(km_labels, gmm_labels)}
-        pick = slice(None) if sample is None else sample
         km_stab = bootstrap(
             _kmeans.make_kmeans(self.k_, seeds["kmeans"]),
             Z[pick],
@@ -486,18 +510,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             seeds["bootstrap_kmeans"],
             n_jobs=self.n_jobs,
         )
-        gmm_stab = bootstrap(
-            _gmm.make_gmm(self.gmm_n_components_, self.gmm_covariance_type_, seeds["gmm"]),
-            Zg,
-            Zc[pick],
-            gmm_labels[pick],
-            self.gmm_n_components_,
-            int(self.n_bootstrap),
-            seeds["bootstrap_gmm"],
-            n_jobs=self.n_jobs,
-        )
         notes += _summarise(km_stab.pop("messages"), "KMeans bootstrap", int(self.n_bootstrap))
-        notes += _summarise(gmm_stab.pop("messages"), "GMM bootstrap", int(self.n_bootstrap))
+        gmm_stab = self._mixture_stability(raw_of, Xm)
         self.stability_ = {"n_bootstrap": int(self.n_bootstrap), "kmeans": km_stab, "gmm": gmm_stab}
 
         # Profiles and names (in original units, on everyone).
@@ -524,8 +538,203 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.feature_ranges_ = {
             name: (float(Xs[:, j].min()), float(Xs[:, j].max())) for j, name in enumerate(names)
         }
-        self.warnings_ = notes + k_choice.warnings + g_choice.warnings
+        lo_k, hi_k = k_values[0], k_values[-1]
+        if self.k is None and self.mixture_selection_.get("on_edge"):
+            notes.append(
+                f"mixture: n_components={self.gmm_n_components_} is on the edge of the searched "
+                f"range {lo_k}..{hi_k}; widen --k-range"
+            )
+        self.warnings_ = notes + k_choice.warnings
         return self
+
+    # ------------------------------------------------------------------ mixtures
+    def _count_mask(self, X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Count features of the count mixture: the known counts, and unnamed integer columns."""
+        whole = np.all((X >= 0) & (np.round(X) == X), axis=0)
+        return np.array(
+            [
+                bool(whole[j]) and (name in _COUNT_FEATURES or name not in _NOT_COUNT_FEATURES)
+                for j, name in enumerate(names)
+            ],
+            dtype=bool,
+        )
+
+    def _select(
+        self,
+        values: dict[int, Any],
+        bic_values: dict[int, Any],
+        stability_of: Any,
+        Xm: np.ndarray,
+        count_mask: np.ndarray,
+        kind: str,
+    ) -> int:
+        """The selection rule (or the user's k), the structure check; sets the gmm_* reasons."""
+        table = _sel.criterion_table(values)
+        name = self.gmm_criterion.upper()
+        if self.k is None:
+            selection = _sel.choose(table, stability_of, criterion_name=name)
+            chosen = selection.n_components
+            evidence = "clear" if len(selection.indistinguishable) == 1 else "indistinguishable"
+            reason = selection.reason
+        else:
+            selection = _sel.choose(table, lambda n: float("nan"), criterion_name=name)
+            chosen = int(self.k)
+            stability_of(chosen)
+            evidence = "fixed"
+            reason = (
+                f"n_components={chosen} fixed by the user (the rule's candidates: "
+                f"{', '.join(map(str, selection.indistinguishable))})"
+            )
+        details = self._details
+        bic_selection = _dc_replace(
+            selection,
+            n_components=chosen,
+            criterion=_sel.criterion_table(bic_values),
+            criterion_name="BIC",
+            details=details,
+            stability={n: float(details[n]["mean_ari"]) for n in details},
+        )
+        self.structure_ = _sel.structure_check(Xm, bic_selection, count_features=count_mask)
+        sel_dict = selection.to_dict()
+        sel_dict["n_components"] = chosen
+        sel_dict["stability"] = {str(n): d["mean_ari"] for n, d in sorted(details.items())}
+        self.mixture_selection_ = _json_safe(sel_dict)
+        self.gmm_n_components_ = chosen
+        self.gmm_evidence_ = evidence
+        self.gmm_reason_ = f"{kind}: {reason}"
+        if self.structure_["verdict"] != "structure":
+            self.gmm_reason_ += "; structure check: no clear structure"
+        return chosen
+
+    def _fit_count_mixture(
+        self, Xm: np.ndarray, k_values: list[int], seeds: dict[str, int]
+    ) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+        names = self.feature_names_
+        mask = self._count_mask(Xm, names)
+        est = CountMixture(count_features=mask, random_state=seeds["gmm"])
+        table, models = _sel.criterion_grid(
+            est, Xm, k_values, random_state=seeds["gmm"], n_jobs=self.n_jobs
+        )
+        bic = {n: float(models[n].bic(Xm)) for n in k_values}
+        aic = {n: float(models[n].aic(Xm)) for n in k_values}
+        self.gmm_grid_ = pd.DataFrame(
+            {
+                "n_components": np.asarray(k_values, dtype=np.int64),
+                "covariance_type": COUNT_MIXTURE_LABEL,
+                "bic": [bic[n] for n in k_values],
+                "aic": [aic[n] for n in k_values],
+                "zero_inflated": [bool(models[n].zero_inflated_) for n in k_values],
+            }
+        )
+        self._details: dict[int, dict[str, Any]] = {}
+        self._raw_labels: dict[int, np.ndarray] = {}
+
+        def stability_of(n: int) -> float:
+            ref = models[n].predict(Xm)
+            self._raw_labels[n] = ref
+            self._details[n] = _sel.bootstrap_stability(
+                est,
+                Xm,
+                n,
+                ref,
+                n_bootstrap=int(self.n_bootstrap),
+                random_state=seeds["bootstrap_gmm"] + n,
+                n_jobs=self.n_jobs,
+            )
+            return float(self._details[n]["mean_ari"])
+
+        values = aic if self.gmm_criterion == "aic" else bic
+        chosen = self._select(values, bic, stability_of, Xm, mask, "count mixture")
+        self.gmm_ = models[chosen]
+        self.gmm_covariance_type_ = COUNT_MIXTURE_LABEL
+        centres = self.gmm_.mean_.copy()
+        g = ~mask
+        centres[:, g] = np.sign(centres[:, g]) * np.expm1(np.abs(centres[:, g]))
+        return (lambda: self._raw_labels[chosen]), self.gmm_.predict_proba, centres, mask
+
+    def _fit_gaussian_mixture(
+        self,
+        Xm: np.ndarray,
+        k_values: list[int],
+        cov_types: tuple[str, ...],
+        seeds: dict[str, int],
+        notes: list[str],
+    ) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+        cols = self.jitter_columns_
+        grid, draws, models, msgs = _gmm.grid_draws(
+            Xm,
+            self.transform_,
+            cols,
+            k_values,
+            cov_types,
+            seeds["gmm"],
+            n_draws=_gmm.JITTER_DRAWS if cols.any() else 1,
+            n_jobs=self.n_jobs,
+        )
+        notes += _summarise(msgs, "GMM", len(grid) * (_gmm.JITTER_DRAWS if cols.any() else 1))
+        crit = self.gmm_criterion
+        best_cov = {
+            n: str(
+                grid.loc[grid[grid["n_components"] == n][crit].idxmin(), "covariance_type"]
+            )
+            for n in k_values
+        }
+        self.gmm_grid_ = grid
+        Zc = self.transform_.transform(cell_centres(Xm, cols))
+        self._details = {}
+        self._raw_labels = {}
+
+        def stability_of(n: int) -> float:
+            ref = models[(n, best_cov[n])].predict(Zc)
+            self._raw_labels[n] = ref
+            est = _gmm.JitteredGMM(
+                n, best_cov[n], transform=self.transform_.transform, jitter_columns=cols
+            )
+            self._details[n] = _sel.bootstrap_stability(
+                est,
+                Xm,
+                n,
+                ref,
+                n_bootstrap=int(self.n_bootstrap),
+                random_state=seeds["bootstrap_gmm"] + n,
+                n_jobs=self.n_jobs,
+            )
+            return float(self._details[n]["mean_ari"])
+
+        values = {n: draws[crit][(n, best_cov[n])] for n in k_values}
+        bic_values = {n: draws["bic"][(n, best_cov[n])] for n in k_values}
+        chosen = self._select(values, bic_values, stability_of, Xm, cols, "Gaussian mixture")
+        if cols.any():
+            self.gmm_reason_ += (
+                f"; {crit.upper()} averaged over {_gmm.JITTER_DRAWS} draws of U(0, 1) "
+                f"dequantisation jitter, {_gmm.GMM_N_INIT} EM starts per fit"
+            )
+        self.gmm_covariance_type_ = best_cov[chosen]
+        self.gmm_ = models[(chosen, best_cov[chosen])]
+
+        def proba_of(X: np.ndarray) -> np.ndarray:
+            out: np.ndarray = self.gmm_.predict_proba(
+                self.transform_.transform(cell_centres(X, cols))
+            )
+            return out
+
+        centres = self.transform_.inverse_transform(self.gmm_.means_) - 0.5 * cols
+        return (lambda: self._raw_labels[chosen]), proba_of, centres, cols
+
+    def _mixture_stability(self, raw_of: Any, Xm: np.ndarray) -> dict[str, Any]:
+        """The bootstrap of the chosen number of components, in stable segment numbers."""
+        n = self.gmm_n_components_
+        det = self._details.get(n)
+        del self._details, self._raw_labels
+        if det is None or not det["ari"]:
+            return {"mean_ari": float("nan"), "ari": [], "jaccard": [float("nan")] * n}
+        jac = np.full(n, np.nan)
+        jac[self.gmm_order_] = det["jaccard"]
+        return {
+            "mean_ari": float(det["mean_ari"]),
+            "ari": [float(a) for a in det["ari"]],
+            "jaccard": [float(j) for j in jac],
+        }
 
     # ------------------------------------------------------------------ predict
     def predict(self, X: Any) -> np.ndarray:
@@ -561,8 +770,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
         return self._gmm_assign(Xa)
 
     def _gmm_assign(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Zc = self.transform_.transform(cell_centres(Xa, self.jitter_columns_))
-        proba = self.gmm_.predict_proba(Zc)
+        if self.mixture == "count":
+            proba = self.gmm_.predict_proba(Xa)
+        else:
+            Zc = self.transform_.transform(cell_centres(Xa, self.jitter_columns_))
+            proba = self.gmm_.predict_proba(Zc)
         return self.gmm_order_[proba.argmax(axis=1)], proba.max(axis=1)
 
     def assign(self, X: Any) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -323,7 +324,8 @@ def bootstrap_stability(
     )
     aris = [r[0] for r in results]
     if results:
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an empty reference segment: NaN
             jac = np.nanmean(np.vstack([r[1] for r in results]), axis=0)
     else:
         jac = np.full(n_components, np.nan)

@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 import segmint.persist as persist
 from segmint._parallel import single_threaded
 from segmint.cluster import gmm as _gmm
+from segmint.cluster import MIXTURES
 from segmint.cluster import json_safe as _json_safe
 from segmint.cluster import selection as _sel
 from segmint.cluster.count_mixture import CountMixture
@@ -67,8 +68,6 @@ _NOT_COUNTS = frozenset({"cancel_rate", "monetary"})
 _COUNT_FEATURES = frozenset({"n_products", "n_canceled_orders", "n_orders"})
 #: ... and features it models on the log scale even when their values are whole numbers.
 _NOT_COUNT_FEATURES = frozenset({"cancel_rate", "monetary", "recency_days"})
-#: Accepted values of ``mixture``.
-MIXTURES: tuple[str, ...] = ("count", "gaussian")
 #: How the count mixture appears where the Gaussian grid has a covariance type.
 COUNT_MIXTURE_LABEL = "negative binomial"
 _SEED_STREAMS = ("sample", "kmeans", "jitter", "gmm", "bootstrap_kmeans", "bootstrap_gmm")

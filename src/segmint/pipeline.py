@@ -293,6 +293,7 @@ def run(
     n_bootstrap: int = 20,
     seed: int = 0,
     report: bool = True,
+    mixture: str = "count",
     force: bool = False,
     engine: str = "duckdb",
     threads: int | None = None,
@@ -321,6 +322,9 @@ def run(
         Inclusive range searched for KMeans and for the mixture's components.
     scale : {"log-standard", "standard", "robust", "none"}, default="log-standard"
         Transform applied before distances.
+    mixture : {"count", "gaussian"}, default="count"
+        The mixture model (``Segmenter(mixture=...)``): the count mixture, or Gaussian
+        mixtures on dequantised counts.
     gmm_criterion : {"bic", "aic"}, default="bic"
         How the mixture is chosen.
     n_bootstrap : int, default=20
@@ -353,7 +357,7 @@ def run(
 
     names = parse_features(features)
     day, span = parse_as_of(as_of), parse_window(window)
-    check_options(k, k_range, scale, gmm_criterion)
+    check_options(k, k_range, scale, gmm_criterion, mixture)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
         check_folder(target, force=force)  # fail before any work
@@ -408,6 +412,7 @@ def run(
             gmm_criterion=gmm_criterion,
             n_bootstrap=n_bootstrap,
             seed=seed,
+            mixture=mixture,
             report=report,
             force=force,
             engine=engine,
@@ -531,6 +536,7 @@ def fit_and_write(
     threads: int | None = None,
     exclude_service_codes: bool = False,
     reporter: Worker | None = None,
+    mixture: str = "count",
 ) -> RunResult:
     """Cluster a customer table and write every output (the second half of :func:`run`).
 
@@ -553,6 +559,7 @@ def fit_and_write(
         n_bootstrap=n_bootstrap,
         random_state=seed,
         n_jobs=threads,
+        mixture=mixture,
     )
     progress(f"clustering {len(X):,} customers")
     segmenter.fit(X)
@@ -579,6 +586,7 @@ def fit_and_write(
             "k_range": list(k_range),
             "scale": scale,
             "gmm_criterion": gmm_criterion,
+            "mixture": mixture,
             "n_bootstrap": n_bootstrap,
             "seed": seed,
             "exclude_service_codes": exclude_service_codes,

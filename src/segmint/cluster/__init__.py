@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CRITERIA", "MIXTURE_NAMES", "SCALES", "SIGNIFICANT_DIGITS", "describe", "json_safe"]
+__all__ = ["CRITERIA", "MIXTURES", "MIXTURE_NAMES", "SCALES", "SIGNIFICANT_DIGITS", "describe", "json_safe"]
 
 # The two option lists live here, not in ``transform`` and ``gmm``, so that checking a
 # command line does not import scikit-learn (about 2 s); both modules re-export them.
@@ -23,7 +23,9 @@ __all__ = ["CRITERIA", "MIXTURE_NAMES", "SCALES", "SIGNIFICANT_DIGITS", "describ
 #: :class:`~sklearn.preprocessing.RobustScaler` (median and interquartile range); ``"none"``
 #: leaves the values as they are.
 SCALES: tuple[str, ...] = ("log-standard", "standard", "robust", "none")
-#: Model selection criteria of the Gaussian mixture.
+#: Mixture models of ``Segmenter(mixture=...)`` and ``segmint run --mixture``.
+MIXTURES: tuple[str, ...] = ("count", "gaussian")
+#: Model selection criteria of the mixtures.
 CRITERIA: tuple[str, ...] = ("bic", "aic")
 
 #: Plain names of the mixtures (``Segmenter(mixture=...)``), for metrics.json and the report.

@@ -40,19 +40,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import segmint.persist as persist
 from segmint._parallel import single_threaded
-from segmint.cluster import gmm as _gmm
 from segmint.cluster import MIXTURES
+from segmint.cluster import gmm as _gmm
 from segmint.cluster import json_safe as _json_safe
+from segmint.cluster import kmeans as _kmeans
 from segmint.cluster import selection as _sel
 from segmint.cluster.count_mixture import CountMixture
-from segmint.cluster import kmeans as _kmeans
 from segmint.cluster.knee import find_knee
 from segmint.cluster.profile import name_segments, profile_table, stable_order
 from segmint.cluster.stability import agreement, bootstrap
 from segmint.cluster.transform import (
     SCALES,
     cell_centres,
-    dequantise,
     integer_columns,
     make_transform,
 )
@@ -611,7 +610,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         names = self.feature_names_
         mask = self._count_mask(Xm, names)
         est = CountMixture(count_features=mask, random_state=seeds["gmm"])
-        table, models = _sel.criterion_grid(
+        _, models = _sel.criterion_grid(
             est, Xm, k_values, random_state=seeds["gmm"], n_jobs=self.n_jobs
         )
         bic = {n: float(models[n].bic(Xm)) for n in k_values}
@@ -672,12 +671,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         )
         notes += _summarise(msgs, "GMM", len(grid) * (_gmm.JITTER_DRAWS if cols.any() else 1))
         crit = self.gmm_criterion
-        best_cov = {
-            n: str(
-                grid.loc[grid[grid["n_components"] == n][crit].idxmin(), "covariance_type"]
-            )
-            for n in k_values
-        }
+        best_cov: dict[int, str] = {}
+        for n in k_values:
+            cells = grid[grid["n_components"] == n]
+            best_cov[n] = str(cells["covariance_type"].to_numpy()[int(np.argmin(cells[crit]))])
         self.gmm_grid_ = grid
         Zc = self.transform_.transform(cell_centres(Xm, cols))
         self._details = {}

@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CRITERIA", "MIXTURES", "MIXTURE_NAMES", "SCALES", "SIGNIFICANT_DIGITS", "describe", "json_safe"]
+__all__ = [
+    "CRITERIA",
+    "MIXTURES",
+    "MIXTURE_NAMES",
+    "SCALES",
+    "SIGNIFICANT_DIGITS",
+    "describe",
+    "json_safe",
+]
 
 # The two option lists live here, not in ``transform`` and ``gmm``, so that checking a
 # command line does not import scikit-learn (about 2 s); both modules re-export them.

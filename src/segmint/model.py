@@ -29,7 +29,6 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Sequence
-from dataclasses import replace as _dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +41,13 @@ import segmint.persist as persist
 from segmint._parallel import single_threaded
 from segmint.cluster import MIXTURES
 from segmint.cluster import gmm as _gmm
-from segmint.cluster import json_safe as _json_safe
 from segmint.cluster import kmeans as _kmeans
-from segmint.cluster import selection as _sel
-from segmint.cluster.count_mixture import CountMixture
+from segmint.cluster import mixtures as _mix
 from segmint.cluster.knee import find_knee
 from segmint.cluster.profile import name_segments, profile_table, stable_order
 from segmint.cluster.stability import agreement, bootstrap
 from segmint.cluster.transform import (
     SCALES,
-    cell_centres,
     integer_columns,
     make_transform,
 )
@@ -63,12 +59,7 @@ __all__ = ["LARGE_SAMPLE_SIZE", "MIXTURES", "Segmenter", "load"]
 LARGE_SAMPLE_SIZE: int = 50_000
 #: Features that are never dequantised even when all their values happen to be whole numbers.
 _NOT_COUNTS = frozenset({"cancel_rate", "monetary"})
-#: Features the count mixture models as counts (negative binomial) ...
-_COUNT_FEATURES = frozenset({"n_products", "n_canceled_orders", "n_orders"})
-#: ... and features it models on the log scale even when their values are whole numbers.
-_NOT_COUNT_FEATURES = frozenset({"cancel_rate", "monetary", "recency_days"})
-#: How the count mixture appears where the Gaussian grid has a covariance type.
-COUNT_MIXTURE_LABEL = "negative binomial"
+
 _SEED_STREAMS = ("sample", "kmeans", "jitter", "gmm", "bootstrap_kmeans", "bootstrap_gmm")
 
 
@@ -482,17 +473,35 @@ class Segmenter(ClusterMixin, BaseEstimator):
         )
         pick = slice(None) if sample is None else sample
         Xm = Xs[pick]
+        common: dict[str, Any] = {
+            "k": self.k,
+            "criterion": self.gmm_criterion,
+            "n_bootstrap": int(self.n_bootstrap),
+            "seed": seeds["gmm"],
+            "bootstrap_seed": seeds["bootstrap_gmm"],
+            "n_jobs": self.n_jobs,
+        }
         if self.mixture == "count":
-            fitted = self._fit_count_mixture(Xm, k_values, seeds)
+            mix = _mix.fit_count(Xm, names, k_values, **common)
         else:
-            fitted = self._fit_gaussian_mixture(Xm, k_values, cov_types, seeds, notes)
-        raw_of, proba_of, centres, count_mask = fitted
-        self.gmm_count_features_ = count_mask
+            mix = _mix.fit_gaussian(
+                Xm, self.transform_, self.jitter_columns_, k_values, cov_types, **common
+            )
+        notes += mix.notes
+        self.gmm_ = mix.model
+        self.gmm_grid_ = mix.grid
+        self.gmm_n_components_ = mix.n_components
+        self.gmm_covariance_type_ = mix.covariance_type
+        self.gmm_evidence_ = mix.evidence
+        self.gmm_reason_ = mix.reason
+        self.mixture_selection_ = mix.selection
+        self.structure_ = mix.structure
+        self.gmm_count_features_ = mix.count_features
         if sample is not None:
             self.gmm_reason_ += f"; fitted on a seeded sample of {LARGE_SAMPLE_SIZE:,} customers"
-        proba = proba_of(Xs)
+        proba = self._gmm_proba(Xs)
         gmm_raw = proba.argmax(axis=1)
-        self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_components_, centres)
+        self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_components_, mix.centres)
         gmm_labels = self.gmm_order_[gmm_raw]
         gmm_prob = proba.max(axis=1)
 
@@ -509,7 +518,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
         notes += _summarise(km_stab.pop("messages"), "KMeans bootstrap", int(self.n_bootstrap))
-        gmm_stab = self._mixture_stability(raw_of, Xm)
+        gmm_stab = _mix.chosen_stability(mix, self.gmm_order_)
         self.stability_ = {"n_bootstrap": int(self.n_bootstrap), "kmeans": km_stab, "gmm": gmm_stab}
 
         # Profiles and names (in original units, on everyone).
@@ -545,193 +554,6 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.warnings_ = notes + k_choice.warnings
         return self
 
-    # ------------------------------------------------------------------ mixtures
-    def _count_mask(self, X: np.ndarray, names: Sequence[str]) -> np.ndarray:
-        """Count features of the count mixture: the known counts, and unnamed integer columns."""
-        whole = np.all((X >= 0) & (np.round(X) == X), axis=0)
-        return np.array(
-            [
-                bool(whole[j]) and (name in _COUNT_FEATURES or name not in _NOT_COUNT_FEATURES)
-                for j, name in enumerate(names)
-            ],
-            dtype=bool,
-        )
-
-    def _select(
-        self,
-        values: dict[int, Any],
-        bic_values: dict[int, Any],
-        stability_of: Any,
-        Xm: np.ndarray,
-        count_mask: np.ndarray,
-        kind: str,
-    ) -> int:
-        """The selection rule (or the user's k), the structure check; sets the gmm_* reasons."""
-        table = _sel.criterion_table(values)
-        name = self.gmm_criterion.upper()
-        if self.k is None:
-            selection = _sel.choose(table, stability_of, criterion_name=name)
-            chosen = selection.n_components
-            evidence = "clear" if len(selection.indistinguishable) == 1 else "indistinguishable"
-            reason = selection.reason
-        else:
-            selection = _sel.choose(table, lambda n: float("nan"), criterion_name=name)
-            chosen = int(self.k)
-            stability_of(chosen)
-            evidence = "fixed"
-            reason = (
-                f"n_components={chosen} fixed by the user (the rule's candidates: "
-                f"{', '.join(map(str, selection.indistinguishable))})"
-            )
-        details = self._details
-        bic_selection = _dc_replace(
-            selection,
-            n_components=chosen,
-            criterion=_sel.criterion_table(bic_values),
-            criterion_name="BIC",
-            details=details,
-            stability={n: float(details[n]["mean_ari"]) for n in details},
-        )
-        self.structure_ = _sel.structure_check(Xm, bic_selection, count_features=count_mask)
-        sel_dict = selection.to_dict()
-        sel_dict["n_components"] = chosen
-        sel_dict["stability"] = {str(n): d["mean_ari"] for n, d in sorted(details.items())}
-        self.mixture_selection_ = _json_safe(sel_dict)
-        self.gmm_n_components_ = chosen
-        self.gmm_evidence_ = evidence
-        self.gmm_reason_ = f"{kind}: {reason}"
-        if self.structure_["verdict"] != "structure":
-            self.gmm_reason_ += "; structure check: no clear structure"
-        return chosen
-
-    def _fit_count_mixture(
-        self, Xm: np.ndarray, k_values: list[int], seeds: dict[str, int]
-    ) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-        names = self.feature_names_
-        mask = self._count_mask(Xm, names)
-        est = CountMixture(count_features=mask, random_state=seeds["gmm"])
-        _, models = _sel.criterion_grid(
-            est, Xm, k_values, random_state=seeds["gmm"], n_jobs=self.n_jobs
-        )
-        bic = {n: float(models[n].bic(Xm)) for n in k_values}
-        aic = {n: float(models[n].aic(Xm)) for n in k_values}
-        self.gmm_grid_ = pd.DataFrame(
-            {
-                "n_components": np.asarray(k_values, dtype=np.int64),
-                "covariance_type": COUNT_MIXTURE_LABEL,
-                "bic": [bic[n] for n in k_values],
-                "aic": [aic[n] for n in k_values],
-                "zero_inflated": [bool(models[n].zero_inflated_) for n in k_values],
-            }
-        )
-        self._details: dict[int, dict[str, Any]] = {}
-        self._raw_labels: dict[int, np.ndarray] = {}
-
-        def stability_of(n: int) -> float:
-            ref = models[n].predict(Xm)
-            self._raw_labels[n] = ref
-            self._details[n] = _sel.bootstrap_stability(
-                est,
-                Xm,
-                n,
-                ref,
-                n_bootstrap=int(self.n_bootstrap),
-                random_state=seeds["bootstrap_gmm"] + n,
-                n_jobs=self.n_jobs,
-            )
-            return float(self._details[n]["mean_ari"])
-
-        values = aic if self.gmm_criterion == "aic" else bic
-        chosen = self._select(values, bic, stability_of, Xm, mask, "count mixture")
-        self.gmm_ = models[chosen]
-        self.gmm_covariance_type_ = COUNT_MIXTURE_LABEL
-        centres = self.gmm_.mean_.copy()
-        g = ~mask
-        centres[:, g] = np.sign(centres[:, g]) * np.expm1(np.abs(centres[:, g]))
-        return (lambda: self._raw_labels[chosen]), self.gmm_.predict_proba, centres, mask
-
-    def _fit_gaussian_mixture(
-        self,
-        Xm: np.ndarray,
-        k_values: list[int],
-        cov_types: tuple[str, ...],
-        seeds: dict[str, int],
-        notes: list[str],
-    ) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-        cols = self.jitter_columns_
-        grid, draws, models, msgs = _gmm.grid_draws(
-            Xm,
-            self.transform_,
-            cols,
-            k_values,
-            cov_types,
-            seeds["gmm"],
-            n_draws=_gmm.JITTER_DRAWS if cols.any() else 1,
-            n_jobs=self.n_jobs,
-        )
-        notes += _summarise(msgs, "GMM", len(grid) * (_gmm.JITTER_DRAWS if cols.any() else 1))
-        crit = self.gmm_criterion
-        best_cov: dict[int, str] = {}
-        for n in k_values:
-            cells = grid[grid["n_components"] == n]
-            best_cov[n] = str(cells["covariance_type"].to_numpy()[int(np.argmin(cells[crit]))])
-        self.gmm_grid_ = grid
-        Zc = self.transform_.transform(cell_centres(Xm, cols))
-        self._details = {}
-        self._raw_labels = {}
-
-        def stability_of(n: int) -> float:
-            ref = models[(n, best_cov[n])].predict(Zc)
-            self._raw_labels[n] = ref
-            est = _gmm.JitteredGMM(
-                n, best_cov[n], transform=self.transform_.transform, jitter_columns=cols
-            )
-            self._details[n] = _sel.bootstrap_stability(
-                est,
-                Xm,
-                n,
-                ref,
-                n_bootstrap=int(self.n_bootstrap),
-                random_state=seeds["bootstrap_gmm"] + n,
-                n_jobs=self.n_jobs,
-            )
-            return float(self._details[n]["mean_ari"])
-
-        values = {n: draws[crit][(n, best_cov[n])] for n in k_values}
-        bic_values = {n: draws["bic"][(n, best_cov[n])] for n in k_values}
-        chosen = self._select(values, bic_values, stability_of, Xm, cols, "Gaussian mixture")
-        if cols.any():
-            self.gmm_reason_ += (
-                f"; {crit.upper()} averaged over {_gmm.JITTER_DRAWS} draws of U(0, 1) "
-                f"dequantisation jitter, {_gmm.GMM_N_INIT} EM starts per fit"
-            )
-        self.gmm_covariance_type_ = best_cov[chosen]
-        self.gmm_ = models[(chosen, best_cov[chosen])]
-
-        def proba_of(X: np.ndarray) -> np.ndarray:
-            out: np.ndarray = self.gmm_.predict_proba(
-                self.transform_.transform(cell_centres(X, cols))
-            )
-            return out
-
-        centres = self.transform_.inverse_transform(self.gmm_.means_) - 0.5 * cols
-        return (lambda: self._raw_labels[chosen]), proba_of, centres, cols
-
-    def _mixture_stability(self, raw_of: Any, Xm: np.ndarray) -> dict[str, Any]:
-        """The bootstrap of the chosen number of components, in stable segment numbers."""
-        n = self.gmm_n_components_
-        det = self._details.get(n)
-        del self._details, self._raw_labels
-        if det is None or not det["ari"]:
-            return {"mean_ari": float("nan"), "ari": [], "jaccard": [float("nan")] * n}
-        jac = np.full(n, np.nan)
-        jac[self.gmm_order_] = det["jaccard"]
-        return {
-            "mean_ari": float(det["mean_ari"]),
-            "ari": [float(a) for a in det["ari"]],
-            "jaccard": [float(j) for j in jac],
-        }
-
     # ------------------------------------------------------------------ predict
     def predict(self, X: Any) -> np.ndarray:
         """KMeans segment (stable number) of every customer.
@@ -765,12 +587,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Xa = self._validate_X(X, reset=False)
         return self._gmm_assign(Xa)
 
+    def _gmm_proba(self, Xa: np.ndarray) -> np.ndarray:
+        return _mix.probabilities(
+            self.gmm_, self.mixture, Xa, self.transform_, self.jitter_columns_
+        )
+
     def _gmm_assign(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.mixture == "count":
-            proba = self.gmm_.predict_proba(Xa)
-        else:
-            Zc = self.transform_.transform(cell_centres(Xa, self.jitter_columns_))
-            proba = self.gmm_.predict_proba(Zc)
+        proba = self._gmm_proba(Xa)
         return self.gmm_order_[proba.argmax(axis=1)], proba.max(axis=1)
 
     def assign(self, X: Any) -> pd.DataFrame:

@@ -322,11 +322,8 @@ def run(
         Inclusive range searched for KMeans and for the mixture's components.
     scale : {"log-standard", "standard", "robust", "none"}, default="log-standard"
         Transform applied before distances.
-    mixture : {"count", "gaussian"}, default="count"
-        The mixture model (``Segmenter(mixture=...)``): the count mixture, or Gaussian
-        mixtures on dequantised counts.
-    gmm_criterion : {"bic", "aic"}, default="bic"
-        How the mixture is chosen.
+    mixture, gmm_criterion : {"count", "gaussian"}, {"bic", "aic"}; default "count", "bic"
+        The mixture model (``Segmenter(mixture=...)``) and how it is chosen.
     n_bootstrap : int, default=20
         Bootstrap resamples for the stability check.
     seed : int, default=0
@@ -541,8 +538,7 @@ def fit_and_write(
     """Cluster a customer table and write every output (the second half of :func:`run`).
 
     ``reporter``, when given, is a :class:`~segmint._parallel.Worker` that has matplotlib loaded
-    and draws the report while this process saves the model.
-    """
+    and draws the report while this process saves the model."""
     import pandas as pd
 
     from segmint.cluster import describe
@@ -563,8 +559,7 @@ def fit_and_write(
     )
     progress(f"clustering {len(X):,} customers")
     segmenter.fit(X)
-    # the rules `segmint predict` must apply to a new log, saved with the model
-    segmenter.metadata_ = {
+    segmenter.metadata_ = {  # the rules `segmint predict` applies to a new log, saved with it
         "features": list(table.features),
         "exclude_service_codes": exclude_service_codes,
     }
@@ -586,7 +581,6 @@ def fit_and_write(
             "k_range": list(k_range),
             "scale": scale,
             "gmm_criterion": gmm_criterion,
-            "mixture": mixture,
             "n_bootstrap": n_bootstrap,
             "seed": seed,
             "exclude_service_codes": exclude_service_codes,

@@ -297,6 +297,8 @@ def _starts(data: _Data, K: int, n_init: int, rng: np.random.RandomState) -> lis
     labels = np.empty(m, dtype=np.intp)
     labels[order] = np.minimum((cum - 0.5 * data.weight[order] / data.n) * K, K - 1).astype(int)
     out = [soft(labels)]
+    if m < K:  # fewer distinct customers than components: k-means++ cannot seed
+        return out
     for _ in range(n_init - 1):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         centres, _ = kmeans_plusplus(data.z, K, sample_weight=data.weight, random_state=seed)

@@ -16,7 +16,7 @@ from segmint.cluster.count_mixture import CountMixture
 
 REAL = Path("/work/shared/data/online_retail_2010-12_to_2011-02.csv")
 FEATURES = ["n_products", "n_canceled_orders"]
-#: The synthetic acceptance runs search 1..8 components, one replicate each with few resamples
+#: The synthetic acceptance runs search 1..8 components, three replicates with few resamples
 #: (three replicates, 1..10 and 20 resamples in bench/bench_mixture.py, bench/README.md).
 SYNTH_RANGE = range(1, 9)
 N_BOOTSTRAP = 4
@@ -97,7 +97,7 @@ def _run(table, seed: int, n_bootstrap: int = N_BOOTSTRAP):
 
 @pytest.mark.slow
 def test_planted_overlapping_nb_types_found():
-    for rep in range(1):
+    for rep in range(3):
         table, labels = synth.nb_types(5000, random_state=rep)
         X, s, models = _run(table, rep)
         ari = adjusted_rand_score(labels, models[s.n_components].predict(X))
@@ -107,7 +107,7 @@ def test_planted_overlapping_nb_types_found():
 
 @pytest.mark.slow
 def test_planted_correlated_lognormal_types_found():
-    for rep in range(1):
+    for rep in range(3):
         table, labels = synth.lognormal_types(5000, random_state=rep)
         X, s, models = _run(table, rep)
         ari = adjusted_rand_score(labels, models[s.n_components].predict(X))
@@ -117,7 +117,7 @@ def test_planted_correlated_lognormal_types_found():
 
 @pytest.mark.slow
 def test_single_population_flagged():
-    for rep in range(1):
+    for rep in range(3):
         table, _ = synth.single_population(1749, random_state=rep)
         X, s, _ = _run(table, rep)
         check = sel.structure_check(X, s)

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "segmint._pseudonym": 1,
     "segmint.io": 2,
     "segmint.synth": 2,
+    "segmint._synth_customers": 2,
     "segmint._synth_plan": 2,
     "segmint._synth_rows": 2,
     "segmint._synth_moves": 2,

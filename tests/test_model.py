@@ -63,12 +63,18 @@ def test_learned_attributes_follow_the_contract(
     assert s.kmeans_sweep_["k"].tolist() == [1, 2, 3, 4, 5]
     assert (s.knee_, s.k_) == (3, 3)
     assert s.k_reason_.startswith("k=3 from the WCSS curve")
-    assert list(s.gmm_grid_.columns) == ["n_components", "covariance_type", "bic", "aic"]
-    assert len(s.gmm_grid_) == 10
+    assert list(s.gmm_grid_.columns) == [
+        "n_components", "covariance_type", "bic", "aic", "zero_inflated",
+    ]  # fmt: skip
+    assert len(s.gmm_grid_) == 5  # the count mixture (the default): one model per n
     assert s.gmm_n_components_ == 3
-    assert s.gmm_covariance_type_ in ("full", "diag")
-    assert "dequantisation jitter" in s.gmm_reason_
-    assert s.jitter_columns_.tolist() == [True, True]
+    assert s.gmm_covariance_type_ == "negative binomial"
+    assert s.gmm_reason_.startswith("count mixture: ")
+    assert s.jitter_columns_.tolist() == [False, False]  # no jitter for the count mixture
+    assert s.gmm_count_features_.tolist() == [True, True]
+    assert s.mixture_selection_["n_components"] == 3
+    assert 3 in s.mixture_selection_["indistinguishable"]
+    assert s.structure_["verdict"] in ("structure", "no clear structure")
     assert s.labels_.dtype == np.int64 and s.gmm_labels_.dtype == np.int64
     assert set(s.labels_) == {0, 1, 2}
     assert np.all((s.gmm_probability_ > 0) & (s.gmm_probability_ <= 1))
@@ -223,13 +229,15 @@ def test_bad_input_raises_a_segmint_error(
 
 def test_signed_features_are_fine_without_the_logarithm() -> None:
     X = X3.assign(n_products=[1, -2, 3])
-    seg = Segmenter(k_range=(1, 2), scale="standard", n_bootstrap=0).fit(X)
+    seg = Segmenter(k_range=(1, 2), scale="standard", n_bootstrap=0, mixture="gaussian").fit(X)
     assert seg.jitter_columns_.tolist() == [True, True]
 
 
 def test_rates_are_not_dequantised_even_when_whole() -> None:
     X = X3.assign(cancel_rate=[0.0, 0.0, 1.0])
-    seg = Segmenter(k_range=(1, 2), n_bootstrap=0, covariance_types=("diag",)).fit(X)
+    seg = Segmenter(
+        k_range=(1, 2), n_bootstrap=0, covariance_types=("diag",), mixture="gaussian"
+    ).fit(X)
     assert seg.jitter_columns_.tolist() == [True, True, False]
 
 
@@ -255,7 +263,7 @@ def test_clone_and_params() -> None:
     assert copy.set_params(k=4).k == 4
     assert set(Segmenter().get_params()) == {
         "k", "k_range", "scale", "covariance_types", "gmm_criterion", "jitter",
-        "n_bootstrap", "random_state", "large_threshold", "n_jobs",
+        "n_bootstrap", "random_state", "large_threshold", "n_jobs", "mixture",
     }  # fmt: skip
 
 
@@ -325,10 +333,14 @@ def test_describe_is_json_safe_rounded_and_follows_the_contract(fitted: Segmente
     assert km["sizes"] == [int(v) for v in np.bincount(fitted.labels_)]
     gmm = d["gmm"]
     assert set(gmm) == {
+        "mixture", "model", "count_features", "selection", "structure",
         "grid", "n_components", "covariance_type", "criterion", "evidence", "reason",
         "jitter", "names", "sizes",
     }  # fmt: skip
-    assert gmm["grid"][0]["covariance_type"] == "full"
+    assert gmm["mixture"] == "count" and gmm["count_features"] == FEATURES
+    assert gmm["grid"][0]["covariance_type"] == "negative binomial"
+    assert set(gmm["selection"]) >= {"indistinguishable", "criterion", "stability", "reason"}
+    assert set(gmm["structure"]) >= {"verdict", "reasons", "delta_bic", "mean_ari"}
     assert (gmm["criterion"], gmm["jitter"]) == ("bic", True)
     assert set(d["stability"]) == {"n_bootstrap", "kmeans", "gmm"}
     assert set(d["stability"]["kmeans"]) == {"mean_ari", "jaccard"}
@@ -357,3 +369,17 @@ def test_recovers_the_types_planted_by_segmint_synth() -> None:
     seg = Segmenter(k=k, k_range=(1, 6), covariance_types=("full",), n_bootstrap=0).fit(X)
     assert adjusted_rand_score(planted_type, seg.labels_) >= 0.9
     assert adjusted_rand_score(planted_type, seg.gmm_labels_) >= 0.9
+
+
+def test_gaussian_mixture_is_selectable_and_chosen_by_the_rule(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    seg = Segmenter(**{**FAST, "mixture": "gaussian"}).fit(data[0])
+    assert seg.gmm_covariance_type_ in FAST.get("covariance_types", ("full", "diag"))
+    assert {"bic_sd", "aic_sd"} <= set(seg.gmm_grid_.columns)
+    assert "averaged over 3 draws" in seg.gmm_reason_ and "1%" not in seg.gmm_reason_
+    crit = seg.mixture_selection_["criterion"]
+    assert all(row["n_draws"] == 3 for row in crit)
+    assert seg.mixture_selection_["n_components"] == seg.gmm_n_components_
+    segments, _ = seg.predict_gmm(data[0])
+    assert (segments == seg.gmm_labels_).all()

@@ -7,9 +7,15 @@ from segmint.errors import SegmintError
 __all__ = ["check_customers", "check_options"]
 
 
-def check_options(k: int | None, k_range: tuple[int, int], scale: str, gmm_criterion: str) -> None:
-    """Fail before any work on a k, k range, scale or criterion that cannot be used."""
-    from segmint.cluster import CRITERIA, SCALES
+def check_options(
+    k: int | None,
+    k_range: tuple[int, int],
+    scale: str,
+    gmm_criterion: str,
+    mixture: str = "count",
+) -> None:
+    """Fail before any work on a k, k range, scale, criterion or mixture that cannot be used."""
+    from segmint.cluster import CRITERIA, MIXTURES, SCALES
 
     lo, hi = k_range
     if lo < 1 or hi < lo:
@@ -25,6 +31,8 @@ def check_options(k: int | None, k_range: tuple[int, int], scale: str, gmm_crite
         raise SegmintError(f"--scale {scale}: use one of {', '.join(SCALES)}")
     if gmm_criterion not in CRITERIA:
         raise SegmintError(f"--gmm-criterion {gmm_criterion}: use one of {', '.join(CRITERIA)}")
+    if mixture not in MIXTURES:
+        raise SegmintError(f"--mixture {mixture}: use one of {', '.join(MIXTURES)}")
 
 
 def check_customers(source: str, n: int, k: int | None, k_range: tuple[int, int]) -> None:

@@ -407,10 +407,8 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
     if not quiet:
         km, gm = result.metrics["kmeans"], result.metrics["gmm"]
         print(f"KMeans: {km['k']} segments ({km['reason']})")
-        print(
-            f"Gaussian mixture: {gm['n_components']} components, "
-            f"{gm['covariance_type']} ({gm['reason']})"
-        )
+        model = gm.get("model") or "Gaussian mixture"
+        print(f"{model}: {gm['n_components']} components ({gm['reason']})")
         print(
             f"wrote {outdir}/ (report.html, segments.csv, profiles.csv, metrics.json, model.skops)"
         )
@@ -441,6 +439,13 @@ def run(
         str, typer.Option("--scale", help="log-standard, standard, robust or none.")
     ] = "log-standard",
     gmm_criterion: Annotated[str, typer.Option("--gmm-criterion", help="bic or aic.")] = "bic",
+    mixture: Annotated[
+        str,
+        typer.Option(
+            "--mixture",
+            help="count (negative binomial counts, the default) or gaussian (dequantised).",
+        ),
+    ] = "count",
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for stability.")
     ] = 20,
@@ -494,6 +499,7 @@ def run(
         k_range=_k_range(k_range),
         scale=scale,
         gmm_criterion=gmm_criterion,
+        mixture=mixture,
         n_bootstrap=bootstrap,
         seed=seed,
         report=not no_report,

@@ -9,7 +9,8 @@ table:
    customers and the seed only, never on the row order of the input;
 3. fit the transform (``log1p`` then standard scaling by default);
 4. sweep KMeans over ``k_range``, find the WCSS knee, choose k;
-5. fit the Gaussian-mixture grid on dequantised counts, choose the cell with the evidence rule;
+5. fit the mixture grid (the count mixture by default, or Gaussian mixtures on dequantised
+   counts), choose the number of components with the one selection rule, check for structure;
 6. refit both at the chosen settings on ``n_bootstrap`` resamples (stability) and compare the two
    partitions (agreement);
 7. number segments in a stable order, profile and name them.
@@ -38,26 +39,27 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import segmint.persist as persist
 from segmint._parallel import single_threaded
+from segmint.cluster import MIXTURES
 from segmint.cluster import gmm as _gmm
 from segmint.cluster import kmeans as _kmeans
+from segmint.cluster import mixtures as _mix
 from segmint.cluster.knee import find_knee
 from segmint.cluster.profile import name_segments, profile_table, stable_order
 from segmint.cluster.stability import agreement, bootstrap
 from segmint.cluster.transform import (
     SCALES,
-    cell_centres,
-    dequantise,
     integer_columns,
     make_transform,
 )
 from segmint.errors import SegmintError
 
-__all__ = ["LARGE_SAMPLE_SIZE", "Segmenter", "load"]
+__all__ = ["LARGE_SAMPLE_SIZE", "MIXTURES", "Segmenter", "load"]
 
 #: Customers the mixtures and the bootstrap are fitted on above ``large_threshold``.
 LARGE_SAMPLE_SIZE: int = 50_000
 #: Features that are never dequantised even when all their values happen to be whole numbers.
 _NOT_COUNTS = frozenset({"cancel_rate", "monetary"})
+
 _SEED_STREAMS = ("sample", "kmeans", "jitter", "gmm", "bootstrap_kmeans", "bootstrap_gmm")
 
 
@@ -121,6 +123,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Without it the BIC of integer counts keeps falling as components are added.
     n_bootstrap : int, default=20
         Bootstrap resamples for the stability of both partitions (0 skips stability).
+    mixture : {"count", "gaussian"}, default="count"
+        The mixture model. ``"count"``: :class:`~segmint.cluster.count_mixture.CountMixture`,
+        negative binomials for the counts (``n_products``, ``n_canceled_orders``,
+        ``n_orders``, unnamed integer columns) and Gaussians on the log scale for the rest,
+        one model, no jitter. ``"gaussian"``: Gaussian mixtures over components x
+        ``covariance_types`` on the transformed, dequantised features (5 EM starts, the
+        criterion averaged over 3 jitter draws). Either way the number of components is chosen
+        by :mod:`segmint.cluster.selection`'s rule (``mixture_selection_``) and checked
+        against a single population (``structure_``).
     random_state : int, RandomState instance or None, default=0
         Seeds every random step (samples, initialisations, jitter, resamples). The same int
         gives identical segments, numbers and names on every run.
@@ -143,8 +154,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         The fitted feature transform.
     kmeans_ : KMeans
         The KMeans at the chosen k (its own label numbers; see ``kmeans_order_``).
-    gmm_ : GaussianMixture
-        The mixture at the chosen cell (its own component numbers; see ``gmm_order_``).
+    gmm_ : CountMixture or GaussianMixture
+        The mixture at the choice (its own component numbers; see ``gmm_order_``).
+    mixture_selection_ : dict
+        The selection rule's table (criterion mean and standard error per number of
+        components), the indistinguishable numbers, their stability, the reason.
+    structure_ : dict
+        :func:`segmint.cluster.selection.structure_check` of the choice.
+    gmm_count_features_ : ndarray of bool
+        Features the count mixture modelled as counts (the jittered ones for "gaussian").
     kmeans_sweep_ : DataFrame
         ``k``, ``wcss``, ``silhouette``, ``calinski_harabasz``, ``davies_bouldin`` per k (NaN
         where undefined).
@@ -162,8 +180,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Chosen number of mixture components.
     gmm_covariance_type_ : str
         Chosen covariance structure.
-    gmm_evidence_ : {"clear", "weak", "fixed"}
-        Strength of the evidence for ``gmm_n_components_``.
+    gmm_evidence_ : {"clear", "indistinguishable", "fixed"}
+        ``"indistinguishable"`` when the rule found several numbers of components within the
+        margin of the best criterion.
     gmm_reason_ : str
         Why that cell.
     jitter_columns_ : ndarray of bool, shape (n_features_in_,)
@@ -225,6 +244,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         gmm_criterion: str = "bic",
         jitter: bool = True,
         n_bootstrap: int = 20,
+        mixture: str = "count",
         random_state: Any = 0,
         large_threshold: int = 200_000,
         n_jobs: int | None = None,
@@ -236,6 +256,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.gmm_criterion = gmm_criterion
         self.jitter = jitter
         self.n_bootstrap = n_bootstrap
+        self.mixture = mixture
         self.random_state = random_state
         self.large_threshold = large_threshold
         self.n_jobs = n_jobs
@@ -286,6 +307,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             raise _InputError(
                 f"gmm_criterion={self.gmm_criterion!r} should be one of {', '.join(_gmm.CRITERIA)}"
             )
+        if self.mixture not in MIXTURES:
+            raise _InputError(f"mixture={self.mixture!r} should be one of {', '.join(MIXTURES)}")
         if not isinstance(self.n_bootstrap, numbers.Integral) or self.n_bootstrap < 0:
             raise _InputError(f"n_bootstrap={self.n_bootstrap!r} should be an integer >= 0")
         if not isinstance(self.large_threshold, numbers.Integral) or self.large_threshold < 1:
@@ -445,41 +468,49 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.kmeans_order_ = stable_order(Xs, km_raw, self.k_)
         km_labels = self.kmeans_order_[km_raw]
 
-        # Gaussian mixture: grid on dequantised counts, evidence rule.
+        # Mixture: criterion grid, the selection rule, the structure check.
         counts = np.array([name not in _NOT_COUNTS for name in names], dtype=bool)
         self.jitter_columns_ = (
-            integer_columns(Xs) & counts if self.jitter else np.zeros(n_features, dtype=bool)
+            integer_columns(Xs) & counts
+            if self.jitter and self.mixture == "gaussian"
+            else np.zeros(n_features, dtype=bool)
         )
-        Xg = Xs if sample is None else Xs[sample]
-        if self.jitter:
-            Xg = dequantise(Xg, self.jitter_columns_, np.random.default_rng(seeds["jitter"]))
-        Zg = self.transform_.transform(Xg)
-        grid, gmm_models, gmm_msgs = _gmm.grid(
-            Zg, k_values, cov_types, seeds["gmm"], n_jobs=self.n_jobs
-        )
-        notes += _summarise(gmm_msgs, "GMM", len(grid))
-        g_choice = _gmm.choose(grid, self.gmm_criterion, k=self.k)
-        self.gmm_grid_ = grid
-        self.gmm_n_components_ = g_choice.n_components
-        self.gmm_covariance_type_ = g_choice.covariance_type
-        self.gmm_evidence_ = g_choice.evidence
-        self.gmm_reason_ = g_choice.reason
-        if self.jitter and self.jitter_columns_.any():
-            self.gmm_reason_ += "; fitted on counts with U(0, 1) dequantisation jitter"
+        pick = slice(None) if sample is None else sample
+        Xm = Xs[pick]
+        common: dict[str, Any] = {
+            "k": self.k,
+            "criterion": self.gmm_criterion,
+            "n_bootstrap": int(self.n_bootstrap),
+            "seed": seeds["gmm"],
+            "bootstrap_seed": seeds["bootstrap_gmm"],
+            "n_jobs": self.n_jobs,
+        }
+        if self.mixture == "count":
+            mix = _mix.fit_count(Xm, names, k_values, **common)
+        else:
+            mix = _mix.fit_gaussian(
+                Xm, self.transform_, self.jitter_columns_, k_values, cov_types, **common
+            )
+        notes += mix.notes
+        self.gmm_ = mix.model
+        self.gmm_grid_ = mix.grid
+        self.gmm_n_components_ = mix.n_components
+        self.gmm_covariance_type_ = mix.covariance_type
+        self.gmm_evidence_ = mix.evidence
+        self.gmm_reason_ = mix.reason
+        self.mixture_selection_ = mix.selection
+        self.structure_ = mix.structure
+        self.gmm_count_features_ = mix.count_features
         if sample is not None:
             self.gmm_reason_ += f"; fitted on a seeded sample of {LARGE_SAMPLE_SIZE:,} customers"
-        self.gmm_ = gmm_models[(self.gmm_n_components_, self.gmm_covariance_type_)]
-        Zc = self.transform_.transform(cell_centres(Xs, self.jitter_columns_))
-        proba = self.gmm_.predict_proba(Zc)
+        proba = self._gmm_proba(Xs)
         gmm_raw = proba.argmax(axis=1)
-        centres = self.transform_.inverse_transform(self.gmm_.means_) - 0.5 * self.jitter_columns_
-        self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_components_, centres)
+        self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_components_, mix.centres)
         gmm_labels = self.gmm_order_[gmm_raw]
         gmm_prob = proba.max(axis=1)
 
         # Agreement and stability.
         self.agreement_ = {"ari": agreement(km_labels, gmm_labels)}
-        pick = slice(None) if sample is None else sample
         km_stab = bootstrap(
             _kmeans.make_kmeans(self.k_, seeds["kmeans"]),
             Z[pick],
@@ -490,18 +521,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             seeds["bootstrap_kmeans"],
             n_jobs=self.n_jobs,
         )
-        gmm_stab = bootstrap(
-            _gmm.make_gmm(self.gmm_n_components_, self.gmm_covariance_type_, seeds["gmm"]),
-            Zg,
-            Zc[pick],
-            gmm_labels[pick],
-            self.gmm_n_components_,
-            int(self.n_bootstrap),
-            seeds["bootstrap_gmm"],
-            n_jobs=self.n_jobs,
-        )
         notes += _summarise(km_stab.pop("messages"), "KMeans bootstrap", int(self.n_bootstrap))
-        notes += _summarise(gmm_stab.pop("messages"), "GMM bootstrap", int(self.n_bootstrap))
+        gmm_stab = _mix.chosen_stability(mix, self.gmm_order_)
         self.stability_ = {"n_bootstrap": int(self.n_bootstrap), "kmeans": km_stab, "gmm": gmm_stab}
 
         # Profiles and names (in original units, on everyone).
@@ -528,7 +549,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.feature_ranges_ = {
             name: (float(Xs[:, j].min()), float(Xs[:, j].max())) for j, name in enumerate(names)
         }
-        self.warnings_ = notes + k_choice.warnings + g_choice.warnings
+        lo_k, hi_k = k_values[0], k_values[-1]
+        if self.k is None and self.mixture_selection_.get("on_edge"):
+            notes.append(
+                f"mixture: n_components={self.gmm_n_components_} is on the edge of the searched "
+                f"range {lo_k}..{hi_k}; widen --k-range"
+            )
+        self.warnings_ = notes + k_choice.warnings
         return self
 
     # ------------------------------------------------------------------ predict
@@ -564,9 +591,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Xa = self._validate_X(X, reset=False)
         return self._gmm_assign(Xa)
 
+    def _gmm_proba(self, Xa: np.ndarray) -> np.ndarray:
+        return _mix.probabilities(
+            self.gmm_, self.mixture, Xa, self.transform_, self.jitter_columns_
+        )
+
     def _gmm_assign(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Zc = self.transform_.transform(cell_centres(Xa, self.jitter_columns_))
-        proba = self.gmm_.predict_proba(Zc)
+        proba = self._gmm_proba(Xa)
         return self.gmm_order_[proba.argmax(axis=1)], proba.max(axis=1)
 
     def assign(self, X: Any) -> pd.DataFrame:

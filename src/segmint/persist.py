@@ -39,14 +39,23 @@ __all__ = [
 #: Value of the ``format`` key of a saved model.
 MODEL_FORMAT: str = "segmint-model"
 #: Version of the layout of the saved dict; a file with a higher one needs a newer segmint.
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2
 #: Types a segmint model file may contain that skops does not trust by default. The file holds
 #: only scikit-learn estimators, numpy arrays and builtins; with skops 0.16 all of them are
 #: trusted, so this list is what an older or stricter skops may report (``np.log1p`` and its
 #: inverse in the transform). :func:`dumps` checks that a new file stays within it.
 EXPECTED_UNTRUSTED_TYPES: frozenset[str] = frozenset(
-    {"numpy.log1p", "numpy.expm1", "numpy.arcsinh", "numpy.sinh"}
+    {
+        "numpy.log1p",
+        "numpy.expm1",
+        "numpy.arcsinh",
+        "numpy.sinh",
+        "segmint.cluster.count_mixture.CountMixture",
+    }
 )
+#: Format 2 added the count mixture: ``params["mixture"]``, ``gmm_count_features`` and the
+#: selection's ``mixture_selection`` and ``structure``. A format-1 file is a Gaussian mixture.
+_MIXTURES = ("count", "gaussian")
 
 _FIX = "pass the model.skops a `segmint run` wrote, or fit a new one with `segmint run`"
 
@@ -82,6 +91,7 @@ def _state(segmenter: Any) -> dict[str, Any]:
         "kmeans_names": list(segmenter.kmeans_names_),
         "gmm_names": list(segmenter.gmm_names_),
         "jitter_columns": [bool(v) for v in segmenter.jitter_columns_],
+        "gmm_count_features": [bool(v) for v in segmenter.gmm_count_features_],
         "metadata": dict(getattr(segmenter, "metadata_", {}) or {}),
         "feature_ranges": {
             k: [float(a), float(b)] for k, (a, b) in segmenter.feature_ranges_.items()
@@ -103,6 +113,8 @@ def _state(segmenter: Any) -> dict[str, Any]:
             "warnings": list(segmenter.warnings_),
             "n_samples_fit": int(segmenter.n_samples_fit_),
             "fit_sample_size": int(segmenter.fit_sample_size_),
+            "mixture_selection": segmenter.mixture_selection_,
+            "structure": segmenter.structure_,
         },
     }
 
@@ -278,6 +290,8 @@ def _layout_problem(obj: dict[str, Any]) -> str | None:
     from sklearn.mixture import GaussianMixture
     from sklearn.pipeline import Pipeline
 
+    from segmint.cluster.count_mixture import CountMixture
+
     missing = [
         key
         for key in (
@@ -325,14 +339,37 @@ def _layout_problem(obj: dict[str, Any]) -> str | None:
         or centres.shape[1] != n_features
     ):
         return f"kmeans is not a fitted KMeans of {n_features} features"
-    means = getattr(gmm, "means_", None)
+    version2 = obj.get("format_version", 1) >= 2
+    mixture = params.get("mixture", "gaussian" if not version2 else None)
+    if mixture not in _MIXTURES:
+        return f"params mixture={mixture!r} is not one of {', '.join(_MIXTURES)}"
+    kind, attr = (CountMixture, "mean_") if mixture == "count" else (GaussianMixture, "means_")
+    means = getattr(gmm, attr, None)
     if (
-        not isinstance(gmm, GaussianMixture)
+        not isinstance(gmm, kind)
         or not isinstance(means, np.ndarray)
         or means.ndim != 2
         or means.shape[1] != n_features
     ):
-        return f"gmm is not a fitted GaussianMixture of {n_features} features"
+        return f"gmm is not a fitted {kind.__name__} of {n_features} features"
+    if mixture == "count":
+        parts = [getattr(gmm, a, None) for a in ("weights_", "dispersion_", "pi_")]
+        mask = getattr(gmm, "count_features_", None)
+        if not (
+            all(isinstance(a, np.ndarray) and a.shape[0] == len(means) for a in parts)
+            and isinstance(mask, np.ndarray)
+            and mask.shape == (n_features,)
+            and isinstance(getattr(gmm, "zero_inflated_", None), bool)
+        ):
+            return "gmm is not a complete fitted CountMixture"
+    if version2:
+        flags = obj.get("gmm_count_features")
+        if not (
+            isinstance(flags, list)
+            and len(flags) == n_features
+            and all(isinstance(v, bool) for v in flags)
+        ):
+            return f"gmm_count_features is not {n_features} flags"
     k, m = len(centres), len(means)
     if not _permutation(obj["kmeans_order"], k) or not _permutation(obj["gmm_order"], m):
         return "kmeans_order or gmm_order is not a numbering of the segments"
@@ -374,6 +411,11 @@ def _layout_problem(obj: dict[str, Any]) -> str | None:
         "n_samples_fit": _is_int,
         "fit_sample_size": _is_int,
     }
+    if obj.get("format_version", 1) >= 2:
+        checks["mixture_selection"] = lambda v: (
+            isinstance(v, dict) and _is_int(v.get("n_components")) and v["n_components"] == m
+        )
+        checks["structure"] = lambda v: isinstance(v, dict) and isinstance(v.get("verdict"), str)
     bad = [key for key, check in checks.items() if key not in sel or not check(sel[key])]
     if bad:
         return f"selection {', '.join(bad)} missing or of the wrong type"
@@ -436,6 +478,7 @@ def _rebuild(obj: dict[str, Any], estimator: Callable[..., E]) -> E:
     params = dict(obj["params"])
     params["k_range"] = tuple(params["k_range"])
     params["covariance_types"] = tuple(params["covariance_types"])
+    params.setdefault("mixture", "gaussian")  # format 1
     seg = estimator(**params)
     names = list(obj["feature_names"])
     fitted: dict[str, Any] = {}
@@ -470,6 +513,11 @@ def _rebuild(obj: dict[str, Any], estimator: Callable[..., E]) -> E:
         "warnings_": list(sel["warnings"]),
         "n_samples_fit_": int(sel["n_samples_fit"]),
         "fit_sample_size_": int(sel["fit_sample_size"]),
+        "gmm_count_features_": np.asarray(
+            obj.get("gmm_count_features", obj["jitter_columns"]), dtype=bool
+        ),
+        "mixture_selection_": sel.get("mixture_selection", {}),
+        "structure_": sel.get("structure", {}),
     }
     if obj.get("metadata"):
         fitted["metadata_"] = dict(obj["metadata"])

@@ -277,6 +277,7 @@ def run(
     n_bootstrap: int = 20,
     seed: int = 0,
     report: bool = True,
+    mixture: str = "count",
     force: bool = False,
     engine: str = "duckdb",
     threads: int | None = None,
@@ -313,8 +314,8 @@ def run(
         Inclusive range searched for KMeans and for the mixture's components.
     scale : {"log-standard", "standard", "robust", "none"}, default="log-standard"
         Transform applied before distances.
-    gmm_criterion : {"bic", "aic"}, default="bic"
-        How the mixture is chosen.
+    mixture, gmm_criterion : {"count", "gaussian"}, {"bic", "aic"}; default "count", "bic"
+        The mixture model (``Segmenter(mixture=...)``) and how it is chosen.
     n_bootstrap : int, default=20
         Bootstrap resamples for the stability check.
     seed : int, default=0
@@ -355,7 +356,7 @@ def run(
     names = parse_features(features)
     day, span = parse_as_of(as_of), parse_window(window)
     asked = request(preset, mapping, columns, cancelled_when)
-    check_options(k, k_range, scale, gmm_criterion)
+    check_options(k, k_range, scale, gmm_criterion, mixture)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
         check_folder(target, force=force)  # fail before any work
@@ -421,6 +422,7 @@ def run(
             gmm_criterion=gmm_criterion,
             n_bootstrap=n_bootstrap,
             seed=seed,
+            mixture=mixture,
             report=report,
             force=force,
             engine=engine,
@@ -564,6 +566,7 @@ def fit_and_write(
     described: Described | None = None,
     currency: str | None = None,
     segment_lists: bool = False,
+    mixture: str = "count",
 ) -> RunResult:
     """Cluster a customer table and write every output (the second half of :func:`run`).
 
@@ -589,11 +592,11 @@ def fit_and_write(
         n_bootstrap=n_bootstrap,
         random_state=seed,
         n_jobs=threads,
+        mixture=mixture,
     )
     progress(f"clustering {len(X):,} customers")
     segmenter.fit(X)
-    # the rules `segmint predict` must apply to a new log, saved with the model
-    segmenter.metadata_ = {
+    segmenter.metadata_ = {  # the rules `segmint predict` applies to a new log, saved with it
         "features": list(table.features),
         "exclude_service_codes": exclude_service_codes,
     }

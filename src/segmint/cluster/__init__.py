@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CRITERIA", "SCALES", "SIGNIFICANT_DIGITS", "describe", "json_safe"]
+__all__ = [
+    "CRITERIA",
+    "MIXTURES",
+    "MIXTURE_NAMES",
+    "SCALES",
+    "SIGNIFICANT_DIGITS",
+    "describe",
+    "json_safe",
+]
 
 # The two option lists live here, not in ``transform`` and ``gmm``, so that checking a
 # command line does not import scikit-learn (about 2 s); both modules re-export them.
@@ -23,8 +31,16 @@ __all__ = ["CRITERIA", "SCALES", "SIGNIFICANT_DIGITS", "describe", "json_safe"]
 #: :class:`~sklearn.preprocessing.RobustScaler` (median and interquartile range); ``"none"``
 #: leaves the values as they are.
 SCALES: tuple[str, ...] = ("log-standard", "standard", "robust", "none")
-#: Model selection criteria of the Gaussian mixture.
+#: Mixture models of ``Segmenter(mixture=...)`` and ``segmint run --mixture``.
+MIXTURES: tuple[str, ...] = ("count", "gaussian")
+#: Model selection criteria of the mixtures.
 CRITERIA: tuple[str, ...] = ("bic", "aic")
+
+#: Plain names of the mixtures (``Segmenter(mixture=...)``), for metrics.json and the report.
+MIXTURE_NAMES: dict[str, str] = {
+    "count": "count mixture (negative binomial counts, log-normal amounts)",
+    "gaussian": "Gaussian mixture (log scale, dequantised counts)",
+}
 
 #: Significant digits floats keep in :func:`describe`, so that metrics.json is reproducible.
 SIGNIFICANT_DIGITS: int = 6
@@ -88,7 +104,12 @@ def describe(segmenter: Any) -> dict[str, Any]:
     dict
         ``{"kmeans": {"sweep": [{k, wcss, silhouette, calinski_harabasz, davies_bouldin}],
         "knee", "knee_strength", "k", "reason", "names", "sizes"},
-        "gmm": {"grid": [{n_components, covariance_type, bic, aic}], "n_components",
+        "gmm": {"mixture": "count" | "gaussian", "model" (plain name), "count_features",
+        "selection": {"n_components", "indistinguishable", "criterion_name", "criterion":
+        [{n_components, mean, se, n_draws, delta, margin}], "stability", "reason", "on_edge"},
+        "structure": {"verdict", "reasons", "bic_mixture", "bic_single", "delta_bic",
+        "mean_ari", "min_jaccard", "jaccard", ...},
+        "grid": [{n_components, covariance_type, bic, aic, ...}], "n_components",
         "covariance_type", "criterion", "evidence", "reason", "jitter", "names", "sizes"},
         "agreement": {"ari"}, "stability": {"n_bootstrap", "kmeans": {"mean_ari", "jaccard"},
         "gmm": {"mean_ari", "jaccard"}}, "warnings": [str]}``; floats have 6 significant
@@ -118,6 +139,19 @@ def describe(segmenter: Any) -> dict[str, Any]:
             "sizes": sizes("kmeans"),
         },
         "gmm": {
+            "mixture": getattr(segmenter, "mixture", "gaussian"),
+            "model": MIXTURE_NAMES.get(getattr(segmenter, "mixture", "gaussian"), ""),
+            "count_features": [
+                str(f)
+                for f, c in zip(
+                    segmenter.feature_names_,
+                    getattr(segmenter, "gmm_count_features_", []),
+                    strict=False,
+                )
+                if c
+            ],
+            "selection": getattr(segmenter, "mixture_selection_", {}),
+            "structure": getattr(segmenter, "structure_", {}),
             "grid": segmenter.gmm_grid_.to_dict(orient="records"),
             "n_components": segmenter.gmm_n_components_,
             "covariance_type": segmenter.gmm_covariance_type_,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from segmint.errors import SegmintError
+from segmint.report._mixture import mixture_summary
 from segmint.report._stats import correlation_matrix
 from segmint.report.style import (
     METHOD_LABELS,
@@ -708,6 +709,7 @@ def summarize(
             "profiles": gm_profiles,
             "mean_ari": _number(gm_stability.get("mean_ari")),
             "certainty": _certainty(segments, gm_segments),
+            **mixture_summary(gmm_metrics),
         },
         "agreement": {
             "ari": ari,

@@ -1,0 +1,453 @@
+"""The EM machinery of :class:`segmint.cluster.count_mixture.CountMixture` (no estimator here).
+
+Distinct rows with multiplicities (:class:`_Data`), the negative binomial and log-scale
+Gaussian parameters (:class:`_Params`), the E- and M-steps, the starts, and EM accelerated by
+SQUAREM. See :mod:`segmint.cluster.count_mixture` for the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import digamma, gammaln, zeta
+from sklearn.cluster import kmeans_plusplus
+
+_LOG_SIZE_MIN = np.log(1e-3)  # NB size r = 1 / dispersion: bounds of the Newton search
+_LOG_SIZE_MAX = np.log(1e6)  # (r = 1e6 is a Poisson for every practical purpose)
+_MEAN_MIN = 1e-8
+_PI_MAX = 1.0 - 1e-9
+_INIT_SMOOTH = 0.01  # a hard start spreads this share of each customer over all components
+_SHORT_ITER = 8  # EM steps of every start before the best one is run to convergence
+_N_LONG = 1  # starts run to convergence
+_N_SPLIT = 3  # widest components of the previous fit split into starts (fit_path)
+_PI_START = 0.05  # share of structural zeros a zero-inflated fit starts from
+_ZI_MAX_ITER = 300  # EM steps of the zero-inflated refit (pi creeps slowly towards 0)
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: ``log1p`` for non-negative values, mirrored for negative ones.
+
+    Parameters
+    ----------
+    x : ndarray
+
+    Returns
+    -------
+    ndarray
+        Same shape; its derivative is ``1 / (1 + |x|)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def count_columns(X: np.ndarray) -> np.ndarray:
+    """Mark the columns whose values are all non-negative integers.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite values.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_features,)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    return np.all((X >= 0) & (np.round(X) == X), axis=0)
+
+
+def _nb_logpmf(v: np.ndarray, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """log NB2 pmf at values ``v`` (U, 1) for parameters ``mu``, ``r`` (K,): shape (U, K)."""
+    log_rmu = np.log(r + mu)
+    return (
+        gammaln(v + r)
+        - gammaln(r)
+        - gammaln(v + 1.0)
+        + r * (np.log(r) - log_rmu)
+        + v * (np.log(mu) - log_rmu)
+    )
+
+
+#: Largest count for which dispersion updates use exact sums over 0..max (else special functions).
+_GRID_MAX = 20_000
+_GRID = np.arange(_GRID_MAX, dtype=np.float64)[:, None]
+
+
+class _Tail:
+    """Sufficient statistics of weighted integer counts for the NB size ``r``.
+
+    For integers, ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``; summing over the customers,
+    the weighted sum becomes ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above
+    ``i``. Gradient, curvature and objective in ``r`` are then plain sums over ``0..max(v)``
+    (no digamma, trigamma or log-gamma), for all components at once. Above :data:`_GRID_MAX`
+    the special functions are used instead.
+    """
+
+    def __init__(self, W: np.ndarray, v: np.ndarray) -> None:
+        self.Nk = np.maximum(W.sum(axis=0), 1e-12)
+        vmax = int(v[-1, 0]) if v.size else 0
+        self.exact = vmax <= _GRID_MAX
+        if self.exact:
+            full = np.zeros((vmax + 1, W.shape[1]))
+            full[v[:, 0].astype(np.intp)] = W
+            self.T = W.sum(axis=0) - np.cumsum(full, axis=0)[:vmax]  # weight of values > i
+            self.i = _GRID[:vmax]
+        else:
+            self.W, self.v = W, v
+
+    def objective(self, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """The r-dependent part of the weighted NB log-likelihood (mean fixed), shape (K,)."""
+        if self.exact:
+            first = (self.T * np.log(r + self.i)).sum(axis=0)
+        else:
+            first = (self.W * (gammaln(self.v + r) - gammaln(r))).sum(axis=0)
+        out: np.ndarray = first + self.Nk * (r * np.log(r) - (r + mu) * np.log(r + mu))
+        return out
+
+    def derivatives(self, mu: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and second derivatives of :meth:`objective` in ``r``."""
+        if self.exact:
+            inv = 1.0 / (r + self.i)
+            g = (self.T * inv).sum(axis=0)
+            h = -(self.T * inv * inv).sum(axis=0)
+        else:
+            g = (self.W * (digamma(self.v + r) - digamma(r))).sum(axis=0)
+            h = (self.W * (zeta(2.0, self.v + r) - zeta(2.0, r))).sum(axis=0)
+        g = g + self.Nk * (np.log(r) - np.log(r + mu))
+        h = h + self.Nk * (1.0 / r - 1.0 / (r + mu))
+        return g, h
+
+
+def _nb_m_step(
+    W: np.ndarray, v: np.ndarray, log_r: np.ndarray, n_newton: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted NB2 maximum likelihood for every component at once.
+
+    ``W`` (U, K) holds the weight of each distinct value ``v`` (U, 1) in each component. The
+    mean's MLE is the weighted mean; the size ``r`` is improved by ``n_newton`` Newton steps on
+    ``log r`` from ``log_r`` (K,). A step is at most 1 in ``log r``; where the objective is not
+    concave the step follows the gradient (0.5). Inside EM one step per iteration suffices:
+    EM stops only when the likelihood stops changing, i.e. at a stationary ``r``.
+    """
+    stats = _Tail(W, v)
+    mu = np.maximum((W * v).sum(axis=0) / stats.Nk, _MEAN_MIN)
+    theta = log_r.copy()
+    for _ in range(n_newton):
+        r = np.exp(theta)
+        g, h = stats.derivatives(mu, r)
+        d1 = r * g  # derivatives with respect to theta = log r
+        d2 = r * g + r * r * h
+        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), 0.5 * np.sign(d1))
+        step = np.clip(step, -1.0, 1.0)
+        theta = np.clip(theta + step, _LOG_SIZE_MIN, _LOG_SIZE_MAX)
+        if np.all(np.abs(step) < 1e-8):
+            break
+    return mu, theta
+
+
+@dataclass
+class _Data:
+    """Distinct rows of X with their multiplicity, prepared for the E- and M-steps."""
+
+    weight: np.ndarray  # (m,) multiplicity
+    inverse: np.ndarray  # (n,) row of X -> distinct row
+    values: list[np.ndarray]  # per count feature: distinct values (U_j, 1)
+    value_index: list[np.ndarray]  # per count feature: distinct row -> distinct value (m,)
+    onehot: list[sp.csr_matrix]  # per count feature: (U_j, m) indicator
+    zero_at: list[int]  # per count feature: index of the value 0, or -1
+    y: np.ndarray  # (m, n_gauss) signed log1p of the non-count features
+    log_jacobian: np.ndarray  # (m,) sum of -log1p(|x|) over non-count features
+    z: np.ndarray  # (m, n_features) standardised log scale, for the starts
+
+    @property
+    def n(self) -> float:
+        return float(self.weight.sum())
+
+
+def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
+    rows, inverse, weight = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    m = rows.shape[0]
+    values, index, onehot, zero_at = [], [], [], []
+    for j in np.flatnonzero(counts):
+        vals, idx = np.unique(rows[:, j], return_inverse=True)
+        values.append(vals[:, None])
+        index.append(idx)
+        onehot.append(
+            sp.csr_matrix((np.ones(m), (idx, np.arange(m))), shape=(vals.size, m)).tocsr()
+        )
+        zero_at.append(int(np.flatnonzero(vals == 0)[0]) if vals[0] == 0 else -1)
+    gauss = rows[:, ~counts]
+    z = signed_log1p(rows)
+    sd = z.std(axis=0)
+    z = (z - z.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return _Data(
+        weight=weight.astype(np.float64),
+        inverse=inverse.ravel(),
+        values=values,
+        value_index=index,
+        onehot=onehot,
+        zero_at=zero_at,
+        y=signed_log1p(gauss),
+        log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1),
+        z=z,
+    )
+
+
+@dataclass
+class _Params:
+    weights: np.ndarray  # (K,)
+    mu: np.ndarray  # (K, n_count)
+    log_r: np.ndarray  # (K, n_count)
+    pi: np.ndarray  # (K, n_count)
+    mean: np.ndarray  # (K, n_gauss)
+    var: np.ndarray  # (K, n_gauss)
+
+    def copy(self) -> _Params:
+        return _Params(*(np.array(a, copy=True) for a in vars(self).values()))
+
+
+def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log(weight_k) + log p(row | k) for every distinct row: shape (m, K)."""
+    with np.errstate(divide="ignore"):
+        out = np.log(p.weights)[None, :] + data.log_jacobian[:, None]
+    for j, (v, idx) in enumerate(zip(data.values, data.value_index, strict=True)):
+        table = _nb_logpmf(v, p.mu[:, j], np.exp(p.log_r[:, j]))
+        if zero_inflated:
+            pi = p.pi[:, j]
+            with np.errstate(divide="ignore"):
+                table = np.log1p(-pi) + table
+                if data.zero_at[j] >= 0:
+                    z0 = data.zero_at[j]
+                    table[z0] = np.logaddexp(np.log(pi), table[z0])
+        out += table[idx]
+    if data.y.shape[1]:
+        diff = data.y[:, None, :] - p.mean[None, :, :]
+        out += -0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)
+    return out
+
+
+def _m_step(
+    data: _Data,
+    R: np.ndarray,
+    prev: _Params | None,
+    zero_inflated: bool,
+    min_variance: float,
+    n_newton: int,
+) -> _Params:
+    """Weighted maximum likelihood given responsibilities ``R`` (m, K)."""
+    Rw = R * data.weight[:, None]
+    Nk = Rw.sum(axis=0)
+    K = R.shape[1]
+    weights = np.maximum(Nk / data.n, 1e-300)
+    Nk = np.maximum(Nk, 1e-12)
+    nc = len(data.values)
+    mu = np.empty((K, nc))
+    log_r = np.empty((K, nc))
+    pi = np.zeros((K, nc))
+    for j, (v, S) in enumerate(zip(data.values, data.onehot, strict=True)):
+        W = np.asarray(S @ Rw)  # (U_j, K) weight of each distinct value in each component
+        z0 = data.zero_at[j]
+        if zero_inflated and prev is not None and z0 >= 0:
+            # E-step of the structural-zero indicator, with the previous parameters.
+            pi_old = prev.pi[:, j]
+            r_old = np.exp(prev.log_r[:, j])
+            nb0 = np.exp(r_old * (np.log(r_old) - np.log(r_old + prev.mu[:, j])))
+            denom = pi_old + (1 - pi_old) * nb0
+            s = np.where(denom > 0, pi_old / np.where(denom > 0, denom, 1.0), 0.0)
+            pi[:, j] = np.minimum(W[z0] * s / np.maximum(W.sum(axis=0), 1e-12), _PI_MAX)
+            W = W.copy()
+            W[z0] *= 1 - s
+        if prev is None:
+            m0 = np.maximum((W * v).sum(axis=0) / np.maximum(W.sum(axis=0), 1e-12), _MEAN_MIN)
+            var0 = (W * (v - m0) ** 2).sum(axis=0) / np.maximum(W.sum(axis=0), 1e-12)
+            excess = np.maximum(var0 - m0, 1e-3 * m0)
+            start = np.clip(np.log(m0**2 / excess), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
+            mu[:, j], log_r[:, j] = _nb_m_step(W, v, start, max(n_newton, 20))
+            if zero_inflated and z0 >= 0:
+                pi[:, j] = 0.5 * W[z0] / np.maximum(W.sum(axis=0), 1e-12)
+        else:
+            mu[:, j], log_r[:, j] = _nb_m_step(W, v, prev.log_r[:, j], n_newton)
+    if data.y.shape[1]:
+        mean = (Rw.T @ data.y) / Nk[:, None]
+        var = (Rw.T @ data.y**2) / Nk[:, None] - mean**2
+        var = np.maximum(var, 0.0) + min_variance
+    else:
+        mean = np.empty((K, 0))
+        var = np.empty((K, 0))
+    return _Params(weights / weights.sum(), mu, log_r, pi, mean, var)
+
+
+def _starts(data: _Data, K: int, n_init: int, rng: np.random.RandomState) -> list[np.ndarray]:
+    """Initial responsibilities: one quantile start, then seeded k-means++ starts."""
+    m = data.weight.size
+    smooth = _INIT_SMOOTH / K
+
+    def soft(labels: np.ndarray) -> np.ndarray:
+        R = np.full((m, K), smooth)
+        R[np.arange(m), labels] += 1 - _INIT_SMOOTH
+        return R
+
+    if K == 1:
+        return [np.ones((m, 1))]
+    score = data.z.sum(axis=1)
+    order = np.argsort(score, kind="stable")
+    cum = np.cumsum(data.weight[order]) / data.n
+    labels = np.empty(m, dtype=np.intp)
+    labels[order] = np.minimum((cum - 0.5 * data.weight[order] / data.n) * K, K - 1).astype(int)
+    out = [soft(labels)]
+    if m < K:  # fewer distinct customers than components: k-means++ cannot seed
+        return out
+    for _ in range(n_init - 1):
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        centres, _ = kmeans_plusplus(data.z, K, sample_weight=data.weight, random_state=seed)
+        d2 = ((data.z[:, None, :] - centres[None]) ** 2).sum(axis=2)
+        out.append(soft(np.argmin(d2, axis=1)))
+    return out
+
+
+def _excess_zeros(data: _Data, p: _Params) -> bool:
+    """Whether some count feature has more zeros than the fitted NB mixture expects.
+
+    Zero inflation can only raise the probability of a zero; when the NB mixture already
+    expects at least the observed zeros of every count feature, the zero-inflated fit ends
+    at (or next to) ``pi = 0`` and its extra parameters lose on BIC, so it is not fitted.
+    """
+    for j, z0 in enumerate(data.zero_at):
+        if z0 < 0:
+            continue
+        r = np.exp(p.log_r[:, j])
+        nb0 = np.exp(r * (np.log(r) - np.log(r + p.mu[:, j])))
+        observed = float(data.weight[data.value_index[j] == z0].sum())
+        if observed > data.n * float(p.weights @ nb0) + 1.0:
+            return True
+    return False
+
+
+@dataclass
+class _Fit:
+    params: _Params
+    lower_bound: float  # mean log-likelihood per customer
+    n_iter: int
+    converged: bool
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(a), axis=1))``, cheaper than scipy's ``logsumexp`` on small arrays."""
+    mx = a.max(axis=1)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    with np.errstate(divide="ignore"):
+        out: np.ndarray = np.log(np.exp(a - mx[:, None]).sum(axis=1)) + mx
+    return out
+
+
+def _em_step(
+    data: _Data, params: _Params, zero_inflated: bool, min_variance: float
+) -> tuple[_Params, float]:
+    """One EM step: the new parameters, and the mean log-likelihood at ``params``."""
+    logp = _log_joint(data, params, zero_inflated)
+    rows = _logsumexp_rows(logp)
+    ll = float(data.weight @ rows) / data.n
+    R = np.exp(logp - rows[:, None])
+    return _m_step(data, R, params, zero_inflated, min_variance, 1), ll
+
+
+def _pack(p: _Params, data: _Data, zero_inflated: bool) -> np.ndarray:
+    """The parameters in unconstrained coordinates (for SQUAREM's extrapolation)."""
+    parts = [np.log(np.maximum(p.weights, 1e-300)), np.log(p.mu).ravel(), p.log_r.ravel()]
+    if zero_inflated:
+        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        pi = np.clip(p.pi[:, has0], 1e-12, _PI_MAX)
+        parts.append((np.log(pi) - np.log1p(-pi)).ravel())
+    parts += [p.mean.ravel(), np.log(p.var).ravel()]
+    return np.concatenate(parts)
+
+
+def _unpack(x: np.ndarray, like: _Params, data: _Data, zero_inflated: bool, mv: float) -> _Params:
+    K, nc = like.mu.shape
+    ng = like.mean.shape[1]
+    at = 0
+
+    def take(size: int) -> np.ndarray:
+        nonlocal at
+        out = x[at : at + size]
+        at += size
+        return out
+
+    logw = take(K)
+    w = np.exp(logw - logw.max())
+    mu = np.maximum(np.exp(np.minimum(take(K * nc), 700.0)).reshape(K, nc), _MEAN_MIN)
+    log_r = np.clip(take(K * nc).reshape(K, nc), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
+    pi = np.zeros((K, nc))
+    if zero_inflated:
+        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        pi[:, has0] = np.minimum(1.0 / (1.0 + np.exp(-take(K * int(has0.sum())))), _PI_MAX).reshape(
+            K, -1
+        )
+    mean = take(K * ng).reshape(K, ng)
+    var = np.maximum(np.exp(np.minimum(take(K * ng), 700.0)).reshape(K, ng), mv)
+    return _Params(w / w.sum(), mu, log_r, pi, mean, var)
+
+
+def _em(
+    data: _Data,
+    params: _Params,
+    zero_inflated: bool,
+    max_iter: int,
+    tol: float,
+    min_variance: float,
+) -> _Fit:
+    """EM from ``params`` until the mean log-likelihood changes by less than ``tol``.
+
+    Accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3): two EM steps give the
+    direction of travel, an extrapolation along it is stabilised by a third EM step, and
+    kept only when its likelihood is no lower than after the two plain steps (otherwise the
+    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps.
+    """
+    mv = min_variance
+    prev_ll = -np.inf
+    n_iter = 0
+    p0 = params
+    while True:
+        p1, ll0 = _em_step(data, p0, zero_inflated, mv)
+        n_iter += 1
+        if abs(ll0 - prev_ll) < tol or not np.isfinite(ll0):
+            return _Fit(p0, ll0, n_iter, np.isfinite(ll0))
+        if n_iter >= max_iter:
+            break
+        prev_ll = ll0
+        p2, ll1 = _em_step(data, p1, zero_inflated, mv)
+        n_iter += 1
+        if abs(ll1 - ll0) < tol:
+            return _Fit(p1, ll1, n_iter, True)  # ll1 is the likelihood at p1
+        if n_iter >= max_iter:
+            p0 = p1
+            break
+        x0, x1, x2 = (_pack(p, data, zero_inflated) for p in (p0, p1, p2))
+        r = x1 - x0
+        v = x2 - x1 - r
+        vv = float(v @ v)
+        alpha = -np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0
+        alpha = min(alpha, -1.0)
+        nxt = p2
+        if alpha < -1.0 and np.isfinite(alpha):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                cand = _unpack(x0 - 2 * alpha * r + alpha**2 * v, p0, data, zero_inflated, mv)
+                stab, ll_c = _em_step(data, cand, zero_inflated, mv)
+            n_iter += 1
+            # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
+            if (
+                np.isfinite(ll_c)
+                and ll_c >= ll1
+                and np.all(np.isfinite(_pack(stab, data, zero_inflated)))
+            ):
+                nxt = stab
+        p0 = nxt
+    _, ll_end = _em_step(data, p0, zero_inflated, mv)
+    return _Fit(p0, ll_end, n_iter, False)
+
+
+def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:
+    n_zi = sum(z >= 0 for z in data.zero_at) if zero_inflated else 0
+    return (K - 1) + K * (2 * len(data.values) + n_zi + 2 * data.y.shape[1])

@@ -27,6 +27,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+
 __all__ = ["MOVE_TYPES", "moves_log"]
 
 #: The planted types of :func:`moves_log`.
@@ -84,6 +85,8 @@ def moves_log(
         ``first_month`` (0-based month of the first purchase).
     """
     import pandas as pd
+
+    from segmint.synth import COLUMNS
 
     rng = np.random.default_rng(seed)
     n_broad = round(n_customers * broad_share)
@@ -146,18 +149,6 @@ def moves_log(
                     "United Kingdom",
                 )
             )
-    log = pd.DataFrame(
-        rows,
-        columns=[
-            "InvoiceNo",
-            "StockCode",
-            "Description",
-            "Quantity",
-            "InvoiceDate",
-            "UnitPrice",
-            "CustomerID",
-            "Country",
-        ],
-    )
+    log = pd.DataFrame(rows, columns=list(COLUMNS))
     truth = pd.DataFrame({"customer_id": ids.astype(str), "type": types, "first_month": first})
     return log, truth.sort_values("customer_id", kind="stable").reset_index(drop=True)

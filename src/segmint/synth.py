@@ -62,16 +62,6 @@ __all__ = [
     "write",
 ]
 
-__all__ = [
-    "COLUMNS",
-    "PLANTED_TYPES",
-    "ROWS_PER_CUSTOMER",
-    "default_customers",
-    "generate",
-    "truth_path",
-    "write",
-]
-
 #: Output columns, in order (the UCI Online Retail names).
 COLUMNS: tuple[str, ...] = (
     "InvoiceNo",

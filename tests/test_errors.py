@@ -620,6 +620,201 @@ def test_interrupted_swap_puts_the_old_outdir_back(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
 
 
+# ---------------------------------------------------------------- outputs: one rule for all
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model from a small synthetic log, for ``predict``."""
+    from segmint.synth import write
+
+    folder = tmp_path_factory.mktemp("model")
+    log, _ = write(folder / "log.csv", 3_000, seed=1)
+    out = folder / "out"
+    args = ["run", str(log), "-o", str(out), "--k-range", "1..3", "--bootstrap", "0"]
+    result = runner.invoke(app, [*args, "--no-report", "-q"])
+    assert result.exit_code == 0, result.output
+    return out / "model.skops"
+
+
+def _spelling(folder: Path, how: str) -> tuple[Path, str]:
+    """The input, and another name for it (the output): as it is, ./, symlink, hard link."""
+    src = folder / CSV
+    src.write_text(_csv_text())
+    if how == "same":
+        return src, str(src)
+    if how == "dot":
+        return src, f"{folder}/./{CSV}"
+    if how == "dotdot":
+        (folder / "sub").mkdir()
+        return src, f"{folder}/sub/../{CSV}"
+    if how == "symlink":
+        (folder / "link.csv").symlink_to(src)
+        return src, str(folder / "link.csv")
+    if how == "hardlink":
+        os.link(src, folder / "again.csv")
+        return src, str(folder / "again.csv")
+    if how == "case":  # only where the file system ignores case
+        return src, str(folder / CSV.upper())
+    raise AssertionError(how)
+
+
+def _case_insensitive(folder: Path) -> bool:
+    probe = folder / "probe-case"
+    probe.write_text("")
+    try:
+        return (folder / "PROBE-CASE").exists()
+    finally:
+        probe.unlink()
+
+
+SPELLINGS = ["same", "dot", "dotdot", "symlink", "hardlink", "case"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("how", SPELLINGS)
+@pytest.mark.parametrize("command", ["features", "predict"])
+def test_output_that_is_an_input_is_refused(
+    tmp_path: Path, small_model: Path, command: str, how: str, force: bool
+) -> None:
+    """``features LOG -o LOG`` and ``predict LOG -o LOG`` used to replace the log (exit 0)."""
+    if how == "case" and not _case_insensitive(tmp_path):
+        pytest.skip("the file system tells letter case apart")
+    src, output = _spelling(tmp_path, how)
+    before = _snapshot(tmp_path)
+    model = ["--model", str(small_model)] if command == "predict" else []
+    args = [command, str(src), *model, "-o", output, *(["--force"] if force else [])]
+    result = runner.invoke(app, args)
+    _check_error(
+        Case(how, "", GOOD, ("is the input", "choose another output")),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert _snapshot(tmp_path) == before
+
+
+def test_predict_output_that_is_the_model_is_refused(tmp_path: Path, small_model: Path) -> None:
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    model = tmp_path / "model.skops"
+    model.write_bytes(small_model.read_bytes())
+    before = _snapshot(tmp_path)
+    result = runner.invoke(
+        app, ["predict", str(src), "--model", str(model), "-o", str(model), "--force"]
+    )
+    assert result.exit_code == 2 and "is the input" in result.stderr, result.output
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("glob_input", [False, True])
+def test_run_into_a_folder_that_holds_the_input_is_refused(tmp_path: Path, glob_input: bool) -> None:
+    """``run -o DIR --force`` with the log inside DIR would have replaced the folder and the log."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    src = folder / CSV
+    src.write_text(_csv_text())
+    before = _snapshot(tmp_path)
+    given = str(folder / "*.csv") if glob_input else str(src)
+    result = runner.invoke(app, ["run", given, "-o", str(folder), "--force", "--no-report"])
+    _check_error(
+        Case("holds", "", GOOD, ("holds the input", "choose another output")),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["features", "predict"])
+def test_an_existing_output_is_replaced_only_with_force(
+    tmp_path: Path, small_model: Path, command: str
+) -> None:
+    """``run`` asked for --force and ``features``/``predict`` replaced silently: one rule now."""
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    out = tmp_path / "customers.csv"
+    out.write_text("an earlier table\n")
+    model = ["--model", str(small_model)] if command == "predict" else []
+    result = runner.invoke(app, [command, str(src), *model, "-o", str(out), "-q"])
+    message = _check_error(
+        Case("exists", "", GOOD, ("already exists; pass --force to replace it",)),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert str(out) in message
+    assert out.read_text() == "an earlier table\n"
+    result = runner.invoke(app, [command, str(src), *model, "-o", str(out), "-q", "--force"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("customer_id,")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CSV, "customers.csv"])
+
+
+_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+sys.argv = ["segmint", *sys.argv[1:]]
+from segmint.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("command", ["features", "predict"])
+def test_a_full_disk_leaves_nothing_behind(
+    tmp_path: Path, small_model: Path, command: str, kind: str
+) -> None:
+    """A write that runs out of room (RLIMIT_FSIZE: a real EFBIG) used to leave a hidden file."""
+    frame = pd.DataFrame(
+        [(f"5{i:05d}", "P1", "MUG", 1, "2010-12-01 08:26:00", 1.5,
+          hashlib.sha256(str(i).encode()).hexdigest() * 4, "UK") for i in range(4000)],
+        columns=UCI_COLUMNS,
+    )
+    src = tmp_path / CSV
+    src.write_text(frame.to_csv(index=False))
+    limit = 200_000  # the input is read, not written; the output (1 MB) does not fit
+    out = tmp_path / f"customers.{kind}"
+    model = ["--model", str(small_model)] if command == "predict" else []
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK.format(limit=limit), command, str(src), *model,
+         "-o", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: cannot write {out}: File too large"), done.stderr
+    assert "nothing was written" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CSV]
+
+
+@pytest.mark.skipif(not hasattr(os, "umask"), reason="POSIX modes")
+def test_outputs_follow_the_umask(tmp_path: Path) -> None:
+    """mkdtemp made every output folder 0700 (and mkstemp files 0600) whatever the umask."""
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    old = os.umask(0o022)
+    try:
+        result = runner.invoke(
+            app,
+            ["run", str(src), "-o", str(tmp_path / "out"), "--k-range", "1..2", "--bootstrap",
+             "0", "--no-report", "-q"],
+        )
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "c.csv"), "-q"])
+        assert result.exit_code == 0, result.output
+        os.umask(0o077)
+        result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "p.csv"), "-q"])
+        assert result.exit_code == 0, result.output
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "out" / "segments.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "c.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "p.csv").stat().st_mode & 0o777 == 0o600
+
+
 # ---------------------------------------------------------------- awkward but valid
 def _awkward() -> dict[str, Callable[[], bytes | str]]:
     text = _csv_text()

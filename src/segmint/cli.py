@@ -216,6 +216,11 @@ CollectOpt = Annotated[
 ]
 
 
+ForceFileOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing output file.")
+]
+
+
 def _inputs(paths: list[str] | None, table: str | None) -> Any:
     """Files or globs, or the catalog table of ``--table``."""
     from segmint.io.sources import CatalogTable
@@ -248,17 +253,18 @@ def features(
     temp_dir: TempOpt = None,
     spark_master: MasterOpt = None,
     table: TableOpt = None,
+    force: ForceFileOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
-    from segmint.io.outputs import output_kind
-    from segmint.pipeline import customer_features, export_features
+    from segmint.pipeline import check_output, customer_features, export_features
 
-    output_kind(output)
+    given = _inputs(inputs, table)
+    check_output(output, given, force=force)
     progress = Progress(quiet)
     progress("reading, cleaning and aggregating")
     result = customer_features(
-        _inputs(inputs, table),
+        given,
         features=features,
         columns=_mapping(column),
         exclude_service_codes=exclude_service_codes,
@@ -270,7 +276,7 @@ def features(
         spark_master=spark_master,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
-    export_features(result, output)
+    export_features(result, output, force=force)
     for note in result.notes:
         _err(f"note: {note}")
     _print_audit(result.audit.to_dict(), quiet)
@@ -423,23 +429,19 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="scored.csv or scored.parquet")],
     column: ColumnOpt = None,
     encoding: EncodingOpt = None,
+    force: ForceFileOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Score new customers with a saved model, without refitting."""
-    from segmint.io.outputs import atomic_file, output_kind
-    from segmint.io.tables import write_table
-    from segmint.pipeline import score
+    from segmint.pipeline import check_output, export_table, score
 
-    kind = output_kind(output)
+    check_output(output, inputs, force=force, also=[model])
     progress = Progress(quiet)
     progress("aggregating the new log with the model's rules")
     scored = score(model, inputs, columns=_mapping(column), encoding=encoding)
     for warning in scored.warnings:
         _err(f"warning: {warning}")
-    with atomic_file(output) as tmp:
-        final = tmp.with_suffix(kind)
-        write_table(scored.table, final)
-        final.replace(tmp)
+    export_table(scored.table, output, force=force)
     progress(f"wrote {len(scored.table):,} customers to {output}")
 
 

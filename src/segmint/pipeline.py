@@ -20,7 +20,7 @@ from segmint._checks import check_customers, check_options
 from segmint._versions import versions
 from segmint.engines.base import ENGINES, Engine
 from segmint.errors import SegmintError
-from segmint.io.outputs import atomic_file, atomic_folder, check_folder, output_kind
+from segmint.io.outputs import atomic_file, atomic_folder, check_file, check_folder
 from segmint.io.tables import write_table
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ __all__ = [
     "RunResult",
     "Scored",
     "customer_features",
+    "check_output",
     "export_features",
+    "export_table",
     "get_engine",
     "load",
     "run",
@@ -223,13 +225,38 @@ def customer_features(
             eng.close()
 
 
-def export_features(result: FeatureTable, output: Path) -> None:
+def check_output(
+    output: str | os.PathLike,
+    inputs: Inputs,
+    *,
+    force: bool = False,
+    folder: bool = False,
+    also: Sequence[str | os.PathLike] = (),
+) -> None:
+    """Fail before any work when ``output`` may not be written: the rule of every command.
+
+    Refused: an output that is (or resolves to) one of the inputs or ``also`` (a model),
+    a folder output that holds one, and an existing output unless ``force``.
+    """
+    from segmint.io.sources import input_paths
+
+    paths = [*input_paths(inputs), *(Path(p) for p in also)]
+    if folder:
+        check_folder(Path(output), force=force, inputs=paths)
+    else:
+        check_file(Path(output), force=force, inputs=paths)
+
+
+def export_table(table: pd.DataFrame, output: Path, *, force: bool = False) -> None:
+    """Write a table atomically to ``output`` (CSV or Parquet by extension)."""
+    check_file(output, force=force)
+    with atomic_file(output, force=force) as tmp:
+        write_table(table, tmp)
+
+
+def export_features(result: FeatureTable, output: Path, *, force: bool = False) -> None:
     """Write the customer table atomically to ``output`` (CSV or Parquet by extension)."""
-    kind = output_kind(output)
-    with atomic_file(output) as tmp:
-        final = tmp.with_suffix(kind)
-        write_table(result.table, final)
-        os.replace(final, tmp)
+    export_table(result.table, output, force=force)
 
 
 @dataclass
@@ -334,7 +361,7 @@ def run(
     check_options(k, k_range, scale, gmm_criterion)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
-        check_folder(target, force=force)  # fail before any work
+        check_output(target, inputs, force=force, folder=True)  # fail before any work
     early()  # before forking the report process and starting the import thread
     reporter = _start_reporter(threads) if report and target is not None else None
     try:

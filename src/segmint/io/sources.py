@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["CatalogTable", "Inputs", "Source", "is_uri", "resolve_source"]
+__all__ = ["CatalogTable", "Inputs", "Source", "input_paths", "is_uri", "resolve_source"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -184,11 +184,34 @@ def _format_of(path: Path) -> str:
     )
 
 
+def input_paths(inputs: Inputs) -> list[Path]:
+    """The local files ``inputs`` name, as they exist now (nothing else, and never an error).
+
+    What the output checks compare an output with (:func:`segmint.io.outputs.refuse_inputs`).
+    """
+    if isinstance(inputs, Source):
+        return list(inputs.paths)
+    if not isinstance(inputs, (str, os.PathLike, list, tuple)):
+        return []
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if is_uri(text):
+            continue
+        if os.path.lexists(text):
+            paths.append(Path(text))
+        elif any(ch in text for ch in "*?["):
+            paths.extend(Path(m) for m in sorted(glob.glob(text)))
+    return paths
+
+
 def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     paths: list[Path] = []
     for item in inputs:
         text = str(item)
-        if any(ch in text for ch in "*?["):
+        # an existing file is a path first, whatever its name (``export [copy].csv``)
+        if not os.path.exists(text) and any(ch in text for ch in "*?["):
             matches = sorted(glob.glob(text))
             if not matches:
                 raise SegmintError(f"{text} matches no file; check the pattern")

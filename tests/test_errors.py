@@ -706,7 +706,9 @@ def test_predict_output_that_is_the_model_is_refused(tmp_path: Path, small_model
 
 
 @pytest.mark.parametrize("glob_input", [False, True])
-def test_run_into_a_folder_that_holds_the_input_is_refused(tmp_path: Path, glob_input: bool) -> None:
+def test_run_into_a_folder_that_holds_the_input_is_refused(
+    tmp_path: Path, glob_input: bool
+) -> None:
     """``run -o DIR --force`` with the log inside DIR would have replaced the folder and the log."""
     folder = tmp_path / "work"
     folder.mkdir()
@@ -767,8 +769,19 @@ def test_a_full_disk_leaves_nothing_behind(
 ) -> None:
     """A write that runs out of room (RLIMIT_FSIZE: a real EFBIG) used to leave a hidden file."""
     frame = pd.DataFrame(
-        [(f"5{i:05d}", "P1", "MUG", 1, "2010-12-01 08:26:00", 1.5,
-          hashlib.sha256(str(i).encode()).hexdigest() * 4, "UK") for i in range(4000)],
+        [
+            (
+                f"5{i:05d}",
+                "P1",
+                "MUG",
+                1,
+                "2010-12-01 08:26:00",
+                1.5,
+                hashlib.sha256(str(i).encode()).hexdigest() * 4,
+                "UK",
+            )
+            for i in range(4000)
+        ],
         columns=UCI_COLUMNS,
     )
     src = tmp_path / CSV
@@ -777,8 +790,17 @@ def test_a_full_disk_leaves_nothing_behind(
     out = tmp_path / f"customers.{kind}"
     model = ["--model", str(small_model)] if command == "predict" else []
     done = subprocess.run(
-        [sys.executable, "-c", _FULL_DISK.format(limit=limit), command, str(src), *model,
-         "-o", str(out), "-q"],
+        [
+            sys.executable,
+            "-c",
+            _FULL_DISK.format(limit=limit),
+            command,
+            str(src),
+            *model,
+            "-o",
+            str(out),
+            "-q",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -798,8 +820,18 @@ def test_outputs_follow_the_umask(tmp_path: Path) -> None:
     try:
         result = runner.invoke(
             app,
-            ["run", str(src), "-o", str(tmp_path / "out"), "--k-range", "1..2", "--bootstrap",
-             "0", "--no-report", "-q"],
+            [
+                "run",
+                str(src),
+                "-o",
+                str(tmp_path / "out"),
+                "--k-range",
+                "1..2",
+                "--bootstrap",
+                "0",
+                "--no-report",
+                "-q",
+            ],
         )
         assert result.exit_code == 0, result.output
         result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "c.csv"), "-q"])

@@ -216,9 +216,7 @@ CollectOpt = Annotated[
 ]
 
 
-ForceFileOpt = Annotated[
-    bool, typer.Option("--force", help="Replace an existing output file.")
-]
+ForceFileOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 
 
 def _inputs(paths: list[str] | None, table: str | None) -> Any:

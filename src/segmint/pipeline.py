@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = [
     "RunResult",
     "Scored",
-    "customer_features",
     "check_output",
+    "customer_features",
     "export_features",
     "export_table",
     "get_engine",

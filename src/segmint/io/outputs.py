@@ -166,9 +166,7 @@ def atomic_folder(
 
 
 @contextmanager
-def atomic_file(
-    path: Path, *, force: bool = False, inputs: Iterable[Path] = ()
-) -> Iterator[Path]:
+def atomic_file(path: Path, *, force: bool = False, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``.
 
     The temporary name ends in the suffix of ``path`` (``.csv``, ``.parquet``), so a writer

@@ -922,3 +922,55 @@ if __name__ == "__main__":  # pragma: no cover
         options = " ".join(case.options)
         shown = f"`{command}{' ' + options if options else ''}`"
         print(f"| {case.id} | {case.what} | {shown} | `{message}` |".replace("\\", "\\\\"))
+
+
+# ---------------------------------------------------------------- spreadsheet formulas
+FORMULAS = {
+    '=HYPERLINK("http://evil.example/","click")': '"\'=HYPERLINK(""http://evil.example/"",""click"")"',
+    "+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0",
+    "@SUM(1+1)": "'@SUM(1+1)",
+    "-2+3+cmd|' /C calc'!A0": "'-2+3+cmd|' /C calc'!A0",
+    "-5": "-5",  # a plain number: no formula, left as it is
+}
+
+
+def test_formula_ids_are_neutralised_in_every_csv(tmp_path: Path, small_model: Path) -> None:
+    """Ids like ``=HYPERLINK(...)`` were written as they are and opened as live formulas."""
+    frame = _frame()
+    ids = list(FORMULAS)
+    frame["CustomerID"] = [ids[i % len(ids)] for i in range(len(frame))]
+    frame["Quantity"] = -frame["Quantity"].abs()  # negative numbers stay numbers
+    src = tmp_path / CSV
+    src.write_text(_csv_text(frame))
+    out = tmp_path / "customers.csv"
+    args = ["features", str(src), "-o", str(out), "-q", "--features", "all"]
+    assert runner.invoke(app, args).exit_code == 0
+    scored = tmp_path / "scored.csv"
+    args = ["predict", str(src), "--model", str(small_model), "-o", str(scored), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    outdir = tmp_path / "run"
+    args = ["run", str(src), "-o", str(outdir), "--k-range", "1..2", "--bootstrap", "0"]
+    assert runner.invoke(app, [*args, "--no-report", "-q"]).exit_code == 0
+    for path in (out, scored, outdir / "segments.csv"):
+        lines = path.read_text().splitlines()[1:]
+        for written in FORMULAS.values():  # customer_id comes first
+            assert any(line.startswith(written + ",") for line in lines), (path.name, written)
+        assert not any(line.startswith(("=", "+", "@", '"=', '"+')) for line in lines), lines
+    table = pd.read_csv(out)
+    assert (table["monetary"] <= 0).all()  # negative spend written as numbers, not text
+
+
+def test_neutralised_the_same_by_arrow_and_pandas(tmp_path: Path) -> None:
+    """The fast Arrow writer and the pandas fallback neutralise alike, to the byte."""
+    from segmint.io.tables import write_table
+
+    ids = [*FORMULAS, "\tTAB", "plain", None, "=1,2"]
+    fast = pd.DataFrame({"customer_id": ids, "n": range(len(ids))})
+    slow = fast.assign(flag=True)  # a boolean column sends the table to pandas
+    write_table(fast, tmp_path / "fast.csv")
+    write_table(slow, tmp_path / "slow.csv")
+    fast_lines = (tmp_path / "fast.csv").read_text().splitlines()
+    slow_lines = (tmp_path / "slow.csv").read_text().splitlines()
+    assert [line + ",True" for line in fast_lines[1:]] == slow_lines[1:]
+    assert fast_lines[1:6] == [f"{FORMULAS[i]},{n}" for n, i in enumerate(FORMULAS)]
+    assert fast_lines[6:] == ["'\tTAB,5", "plain,6", ",7", '"\'=1,2",8']

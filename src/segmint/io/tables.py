@@ -61,7 +61,7 @@ def _neutralised(table: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     out = table
-    for i, column in enumerate(table.columns):
+    for i in range(table.shape[1]):
         values = table.iloc[:, i]
         if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
             continue

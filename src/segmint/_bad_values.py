@@ -57,6 +57,15 @@ def check_values(
                 f"({first}); use a form like 2010-12-01 08:26:00, or leave out "
                 "the date features"
             )
+        if _finite(value):  # read, but not exactly (too large, or too many decimals)
+            what = "quantities with up to 12 digits before the point and 6 after"
+            if name == "unit_price":
+                what = "prices with up to 11 digits before the point and 8 after"
+            raise SegmintError(
+                f"{source.label}: {n_bad} value(s) in column {col!r} cannot be counted exactly "
+                f"({first}); segmint reads {what}: "
+                "fix those rows, or round them"
+            )
         comma = isinstance(value, str) and re.fullmatch(r"[-+]?\d+,\d+", value)
         raise SegmintError(
             f"{source.label}: {n_bad} value(s) in column {col!r} are not finite numbers "
@@ -67,6 +76,16 @@ def check_values(
                 else "fix or remove those rows"
             )
         )
+
+
+def _finite(value: object) -> bool:
+    """Whether a sample value reads as a finite number (Python's reading, as the engines')."""
+    import math
+
+    try:
+        return math.isfinite(float(str(value).strip()))
+    except ValueError:
+        return False
 
 
 def _csv_line(source: Source, col: str, value: object, max_rows: int = 5_000_000) -> str:

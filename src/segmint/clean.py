@@ -8,6 +8,7 @@ kept. The rules themselves are SQL in :mod:`segmint.rules`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from segmint.rules import (
     lines_query,
     row_query,
     text_of,
+    trim,
     value_checks,
 )
 from segmint.schema import DEFAULT_FEATURES, Audit, required_columns, resolve_columns
@@ -95,15 +97,27 @@ def clean(
         For a source without columns, with two columns of one name, without a needed column,
         with values that do not read, or without any row that has a customer id.
     """
+    if source.header is not None:  # known from sniffing: fail before the engine reads it
+        resolve_columns(
+            source.header, columns, required=required_columns(features), source=source.label
+        )
     described = engine.register(source, "raw")
     if not described:
         raise SegmintError(f"{source.label} has no columns; export the transactions again")
     names = [c for c, _ in described]
     if len(set(names)) != len(names):
-        dupes = sorted({c for c in names if names.count(c) > 1})
+        dupes = sorted(c for c, n in Counter(names).items() if n > 1)
         raise SegmintError(f"{source.label} has two columns named {dupes[0]!r}; rename one")
     needed = required_columns(features)
     found = resolve_columns(names, columns, required=needed, source=source.label)
+    kinds = dict(described)
+    for canonical, col in found.items():  # one rule for every format: values are scalars
+        kind = kinds.get(col, "VARCHAR").upper()
+        if any(t in kind for t in ("STRUCT", "MAP", "[]", "LIST", "UNION", "BLOB")):
+            raise SegmintError(
+                f"{source.label}: column {col!r} ({canonical}) holds {kind.split('(')[0]} "
+                "values, not text, numbers or dates; export it as plain values"
+            )
     audit = _clean_lines(
         engine,
         source,
@@ -251,7 +265,10 @@ def _clean_lines(
 
     odd = sum(int(c["rows"]) for c in counts if c.get("__odd") and not c["__no_id"])
     if not sort_lines:
-        engine.materialize("lines", lines_query(rows, fp_cols, kept, need))
+        try:
+            engine.materialize("lines", lines_query(rows, fp_cols, kept, need))
+        except Exception as exc:  # an exact sum that overflows
+            raise source.read_error(exc) from None
     customer_id = customer_rule(text_of("customer_key"))
     # the sort path gives every customer key once with cancel_invoice NULL
     keys = (
@@ -266,9 +283,9 @@ def _clean_lines(
           FROM ({keys}) AS k
         ), (
           SELECT COUNT(DISTINCT cancel_invoice) AS cancellation_invoices,
-            COUNT(*) FILTER (WHERE cancel_invoice <> TRIM(cancel_invoice)) AS odd_cancel,
+            COUNT(*) FILTER (WHERE cancel_invoice <> {trim("cancel_invoice")}) AS odd_cancel,
             {
-            "(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> TRIM(value))"
+            f"(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> {trim('value')})"
             if sort_lines
             else "COALESCE(SUM(__odd), 0)"
         } AS odd_values
@@ -283,7 +300,10 @@ def _clean_lines(
         exact_sql, _ = row_query(
             found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need
         )
-        engine.materialize("lines", lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
+        try:
+            engine.materialize("lines", lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
+        except Exception as exc:  # an exact sum that overflows
+            raise source.read_error(exc) from None
         customer_id = "customer_key"
         extra = engine.fetch(
             "SELECT COUNT(DISTINCT customer_key) AS customers, "
@@ -299,4 +319,24 @@ def _clean_lines(
     audit = Audit(**figures, **{k: int(v or 0) for k, v in extra.items()})
     if audit.customers == 0:
         raise no_customers
+    if "last_date" in need:
+        _check_dates(engine, source, found)
     return audit
+
+
+def _check_dates(engine: Engine, source: Source, found: Mapping[str, str]) -> None:
+    """Fail when a customer has no date on any line: its recency cannot be told.
+
+    (A silent 0 would call it a customer of the last day; a NULL would stop the clustering
+    further on. The fix is the user's: fill the dates in, or leave out ``recency_days``.)
+    """
+    row = engine.fetch(
+        "SELECT COUNT(*) AS n, MIN(customer_id) AS first FROM ("
+        "SELECT customer_id FROM clean GROUP BY customer_id HAVING MAX(last_date) IS NULL) AS u"
+    ).to_pylist()[0]
+    if int(row["n"] or 0):
+        raise SegmintError(
+            f"{source.label}: {row['n']} customer(s) have no date on any line (first: "
+            f"{row['first']!r}); fill in column {found['invoice_date']!r}, or leave out "
+            "recency_days"
+        )

@@ -18,6 +18,9 @@ from segmint.schema import SERVICE_CODES
 
 __all__ = [
     "DATE_FORMATS",
+    "PRICE_TYPE",
+    "QUANTITY_TYPE",
+    "WHITESPACE",
     "FEATURE_DTYPES",
     "FEATURE_SQL",
     "PARTIALS",
@@ -28,8 +31,24 @@ __all__ = [
     "row_query",
     "text_of",
     "text_value",
+    "trim",
     "value_checks",
 ]
+
+#: Every character Python's ``str.strip()`` removes (tabs, no-break and other Unicode spaces):
+#: text values of every format are trimmed of these, and blank ones are missing.
+WHITESPACE = "".join(chr(i) for i in range(0x3001) if chr(i).isspace())
+
+#: Exact types quantities and prices are read as: 12 integer digits and 6 decimals, 11 and 8.
+#: Their product (DECIMAL(37, 14); Spark: DECIMAL(38, 14)) is exact on both engines; a value
+#: that does not fit, or needs more decimals than the double it reads as, is refused.
+QUANTITY_TYPE = "DECIMAL(18, 6)"
+PRICE_TYPE = "DECIMAL(19, 8)"
+_EXACT_TYPES = {"quantity": QUANTITY_TYPE, "unit_price": PRICE_TYPE}
+
+#: Text written for a missing value by pandas (``nan``, ``None``) and databases (``NULL``),
+#: in any letter case: a customer id spelt so is missing, as a NaN or blank one is.
+MISSING_WORDS = ("nan", "none", "null")
 
 #: Date layouts found in exports of these files, tried in order.
 DATE_FORMATS: tuple[str, ...] = (
@@ -62,7 +81,9 @@ FEATURE_SQL: dict[str, str] = {
         "DATE_DIFF('day', CAST(COALESCE(MAX(last_date) FILTER (WHERE cancel_invoice IS NULL), "
         "MAX(last_date)) AS DATE), CAST((SELECT MAX(last_date) FROM clean) AS DATE))"
     ),
-    "monetary": "CAST(COALESCE(SUM(monetary), 0) AS DOUBLE)",
+    # exact sum, then the nearest double (through text: the decimal-to-double casts of the
+    # engines may be off by one unit in the last place, their text-to-double ones are not)
+    "monetary": "CAST(CAST(COALESCE(SUM(monetary), 0) AS VARCHAR) AS DOUBLE)",
     # every invoice is either a cancellation or not, so all invoices = both counts
     "cancel_rate": (
         "CAST(COUNT(cancel_invoice) AS DOUBLE) / "
@@ -89,8 +110,13 @@ def text_value(col: str) -> str:
     return text_of(_ident(col))
 
 
+def trim(expr: str) -> str:
+    """``expr`` (text) without :data:`WHITESPACE` at either end."""
+    return f"TRIM({expr}, '{WHITESPACE}')"
+
+
 def text_of(expr: str) -> str:
-    return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
+    return f"NULLIF({trim(f'CAST({expr} AS VARCHAR)')}, '')"
 
 
 def _number(col: str, sql_type: str) -> str:
@@ -98,7 +124,21 @@ def _number(col: str, sql_type: str) -> str:
         return f"CAST({_ident(col)} AS DOUBLE)"
     # blank text casts to NULL as it is: no NULLIF, which DuckDB expands to a CASE naming
     # the TRIM twice, and its optimizer then trims every row ahead of the COALESCE in _price
-    return f"TRY_CAST(TRIM(CAST({_ident(col)} AS VARCHAR)) AS DOUBLE)"
+    return f"TRY_CAST({trim(f'CAST({_ident(col)} AS VARCHAR)')} AS DOUBLE)"
+
+
+def _exact(col: str, sql_type: str, exact_type: str) -> str:
+    """A quantity or price as the exact DECIMAL ``exact_type`` (NULL when it does not fit).
+
+    Text is read as written (``0.123456`` is 0.123456, not the double nearest to it); only
+    text the cast does not read as it stands (blank, or Unicode spaces at an end) is trimmed.
+    """
+    if _is_numeric(sql_type):
+        return f"TRY_CAST({_ident(col)} AS {exact_type})"
+    trimmed = trim(f"CAST({_ident(col)} AS VARCHAR)")
+    return (
+        f"COALESCE(TRY_CAST({_ident(col)} AS {exact_type}), TRY_CAST({trimmed} AS {exact_type}))"
+    )
 
 
 def _is_numeric(sql_type: str) -> bool:
@@ -139,7 +179,7 @@ def canonical_select(
         col = found[name]
         kind = types.get(col, "VARCHAR")
         if name == "customer_id":
-            expr = f"NULLIF(REGEXP_REPLACE({text_value(col)}, '[.]0+$', ''), '')"
+            expr = customer_rule(text_value(col))
         elif name in ("quantity", "unit_price"):
             expr = _number(col, kind)
         elif name == "invoice_date":
@@ -173,12 +213,24 @@ def value_checks(
                 continue
             bad = f"{text_value(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
         elif _is_numeric(kind):  # a number is never blank: skip the text round trip
-            bad = f"{_ident(col)} IS NOT NULL AND NOT isfinite({_number(col, kind)})"
+            value = _number(col, kind)
+            bad = f"{_ident(col)} IS NOT NULL AND (NOT isfinite({value}){_inexact(name, col, kind)})"
         else:
             value = _number(col, kind)
-            bad = f"{text_value(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value}))"
+            bad = (
+                f"{text_value(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value})"
+                f"{_inexact(name, col, kind)})"
+            )
         checks.append((name, col, bad))
     return checks
+
+
+def _inexact(name: str, col: str, kind: str) -> str:
+    """`` OR ...`` true when a finite quantity or price has no exact reading (see _exact)."""
+    if name not in _EXACT_TYPES:
+        return ""
+    exact = _exact(col, kind, _EXACT_TYPES[name])
+    return f" OR {exact} IS NULL OR CAST({exact} AS DOUBLE) <> {_number(col, kind)}"
 
 
 def _is_text(sql_type: str) -> bool:
@@ -187,22 +239,32 @@ def _is_text(sql_type: str) -> bool:
 
 
 def customer_rule(text: str) -> str:
-    """The customer id rule on a text expression: ``17850.0`` reads ``17850``, blank is NULL."""
-    return f"NULLIF(REGEXP_REPLACE({text}, '[.]0+$', ''), '')"
+    """The customer id rule on trimmed text: ``17850.0`` reads ``17850``; blank, ``nan``,
+    ``None`` and ``NULL`` (any case: what pandas and databases write for a missing value,
+    and a NaN number reads as) are NULL."""
+    words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
+    return (
+        f"CASE WHEN LOWER({text}) IN ({words}) THEN NULL "
+        f"ELSE NULLIF(REGEXP_REPLACE({text}, '[.]0+$', ''), '') END"
+    )
 
 
 def _no_customer(col: str, kind: str) -> str:
     """True when a row has no customer id, with the costly rule only where it can matter.
 
     A text id that is not blank and starts with a character from ``0`` to ``~`` (so neither
-    a space, which TRIM strips, nor a dot, nor a non-ASCII character, which TRIM may strip)
-    is never empty after the rule.
+    whitespace, which the trim strips, nor a dot, nor a non-ASCII character, which the trim
+    may strip) other than ``n`` or ``N`` (``nan``, ``None``, ``NULL``) is never empty after
+    the rule. A number is missing when NULL or NaN.
     """
     ident = _ident(col)
+    if _is_numeric(kind) and any(t in kind.upper() for t in ("DOUBLE", "FLOAT", "REAL")):
+        return f"({ident} IS NULL OR isnan({ident}))"
     if not _is_text(kind):
         return f"({ident} IS NULL)"
     return (
         f"(CASE WHEN {ident} IS NULL THEN TRUE WHEN {ident} < '0' OR {ident} >= chr(128) "
+        f"OR ({ident} >= 'N' AND {ident} < 'O') OR ({ident} >= 'n' AND {ident} < 'o') "
         f"THEN {customer_rule(text_value(col))} IS NULL ELSE FALSE END)"
     )
 
@@ -215,18 +277,19 @@ def _is_cancel(col: str, kind: str) -> str:
     ident = _ident(col)
     return (
         f"(CASE WHEN {ident} LIKE 'C%' OR {ident} LIKE 'c%' THEN TRUE "
-        f"WHEN {ident} LIKE ' %' OR {ident} >= chr(128) THEN {full} ELSE FALSE END)"
+        f"WHEN {ident} < '!' OR {ident} >= chr(128) THEN {full} ELSE FALSE END)"
     )
 
 
 def _plain(ident: str) -> str:
-    """True when TRIM cannot change this text: no space or non-ASCII character at either end.
+    """True when the trim cannot change this text: nothing up to a space (tabs, line breaks)
+    and no non-ASCII character at either end.
 
     Checking that is cheaper than trimming every row; only text that fails the check goes
     through the full rule.
     """
     return (
-        f"NOT ({ident} LIKE ' %' OR {ident} LIKE '% ' OR {ident} >= chr(128) "
+        f"NOT ({ident} < '!' OR RIGHT({ident}, 1) < '!' OR {ident} >= chr(128) "
         f"OR RIGHT({ident}, 1) >= chr(128))"
     )
 
@@ -249,7 +312,7 @@ def _service(col: str, kind: str) -> str:
     if not _is_text(kind):
         return full
     ident = _ident(col)
-    return f"(CASE WHEN {ident} < 'A' AND NOT {ident} LIKE ' %' THEN FALSE ELSE {full} END)"
+    return f"(CASE WHEN {ident} < 'A' AND {ident} >= '!' THEN FALSE ELSE {full} END)"
 
 
 def row_query(
@@ -311,12 +374,11 @@ def row_query(
     if "last_date" in need:
         exprs.append(f"{_timestamp(found['invoice_date'], kind('invoice_date'))} AS __date")
     if "monetary" in need:
-        qty = _number(found["quantity"], kind("quantity"))
-        # TRY_CAST: a value that is not finite must reach the value check (raised after the
+        qty = _exact(found["quantity"], kind("quantity"), QUANTITY_TYPE)
+        exact_price = _exact(found["unit_price"], kind("unit_price"), PRICE_TYPE)
+        # TRY_CAST: a value that does not fit must reach the value check (raised after the
         # pass that counts it), not fail the pass
-        exprs.append(
-            f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4)) AS __amount"
-        )
+        exprs.append(f"{qty} * {exact_price} AS __amount")
     return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
 
 
@@ -344,7 +406,7 @@ def lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str
         outer = [
             "COUNT(DISTINCT __stock) FILTER (WHERE __cinv IS NULL) AS n_products",
             "COUNT(DISTINCT __oinv) AS n_orders",
-            "COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> TRIM(__oinv)) AS __odd",
+            f"COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> {trim('__oinv')}) AS __odd",
         ]
     else:
         outer = ["COUNT(__stock) FILTER (WHERE __cinv IS NULL) AS n_products", "0 AS __odd"]

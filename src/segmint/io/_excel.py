@@ -71,7 +71,9 @@ def read_workbooks(paths: Sequence[Path]) -> tuple[pa.Table, list[str]]:
     if header is None:
         raise SegmintError(f"{paths[0].name} has no rows in any sheet")
     if len(set(header)) != len(header):
-        dupes = sorted({h for h in header if header.count(h) > 1})
+        from collections import Counter
+
+        dupes = sorted(h for h, n in Counter(header).items() if n > 1)
         raise SegmintError(f"{paths[0].name} has two columns named {dupes[0]!r}; rename one")
     table = pa.table(
         {h: pa.array(col, type=pa.string()) for h, col in zip(header, columns, strict=True)}

@@ -29,6 +29,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+#: Most columns a CSV header may name (Excel's limit; the engine slows down long before).
+MAX_COLUMNS = 16_384
 
 #: A multi-byte UTF-8 sequence (lead byte and continuation bytes).
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]{1,3}")
@@ -136,6 +138,11 @@ class Source:
             return SegmintError(
                 f"{self.label} mixes text encodings (bytes that are not {self.encoding}); "
                 "re-save it as UTF-8, or pass --encoding latin-1"
+            )
+        if "overflow" in lower:
+            return SegmintError(
+                f"{self.label}: a customer's spend exceeds what segmint adds up exactly "
+                "(10^24); check the quantities and prices"
             )
         if "no magic bytes" in lower:
             return SegmintError(
@@ -278,14 +285,37 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
             "is it a CSV file with a header row?"
         )
     names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter))]
+    if len(names) > MAX_COLUMNS:
+        raise SegmintError(
+            f"{path.name} has {len(names):,} columns, more than a transaction log (or an Excel "
+            f"sheet) holds ({MAX_COLUMNS:,}); export the transaction columns only"
+        )
     if any(not n for n in names):
         raise SegmintError(
             f"{path.name}: column {names.index('') + 1} of the header has no name; name it"
         )
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SegmintError(f"{path.name} has two columns named {dupes[0]!r}; rename one")
+    _check_names(path.name, names)  # by counting: a 1 MiB header took minutes by pairs
     return encoding, delimiter, names
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """The top-level column names of a Parquet file, from its footer (none if unreadable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError):
+        return []  # the engine's read says what is wrong
+
+
+def _check_names(label: str, names: Sequence[str]) -> None:
+    """Fail on a header with two columns of one name (one rule for every format)."""
+    from collections import Counter
+
+    dupes = sorted(n for n, count in Counter(names).items() if count > 1)
+    if dupes:
+        raise SegmintError(f"{label} has two columns named {dupes[0]!r}; rename one")
 
 
 def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool = False) -> Source:
@@ -376,4 +406,5 @@ def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool 
                     f"{path.name} is not a Parquet file (no PAR1 magic bytes); "
                     "check the file or its extension"
                 )
+        _check_names(path.name, _parquet_names(path))
     return Source(paths=paths, format="parquet", uris=uris)

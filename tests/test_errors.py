@@ -24,6 +24,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -65,13 +66,25 @@ def _write(name: str, data: bytes | str | Callable[[], bytes | str]) -> Build:
     return build
 
 
-def _edited(row: int, column: str, value: object) -> Callable[[], str]:
+def _edited(row: int | list[int], column: str, value: object) -> Callable[[], str]:
     def make() -> str:
         frame = _frame()
         frame.loc[row, column] = value
         return _csv_text(frame)
 
     return make
+
+
+def _parquet_with(extra: tuple[str, list[object]]) -> bytes:
+    """The log as Parquet with one more column (a name used twice, or a struct type)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_frame().astype(str), preserve_index=False)
+    table = table.append_column(extra[0], pa.array(extra[1]))
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
 
 
 def _with_line(index: int, line: str) -> Callable[[], str]:
@@ -133,6 +146,13 @@ def _mixed_late() -> bytes:
     ).encode()
     late = "599999,P1,CAFÉ,1,2010-12-01 08:26:00,1.0,12999.0,France\n".encode("latin-1")
     return _csv_text().encode() + body + late
+
+
+def _ascii_then_latin1() -> bytes:
+    """The Kaggle copy of Online Retail in small: Latin-1, its first non-ASCII byte after 1 MiB."""
+    body = "".join(f"5{i:05d},P1,MUG,1,2010-12-01 08:26:00,1.0,12345.0,UK\n" for i in range(30_000))
+    late = "599999,P1,CAFÉ,1,2010-12-01 08:26:00,1.0,12999.0,France\n"
+    return (_csv_text() + body + late).encode("latin-1")
 
 
 def _big_unterminated() -> str:
@@ -250,6 +270,50 @@ CASES: list[Case] = [
          ("orders.csv: 1 value(s) in column 'InvoiceDate' are not dates",
           "(first: 'yesterday', line 4)", "use a form like 2010-12-01 08:26:00"),
          options=("--features", "recency_days")),
+    Case("huge-quantity", "a quantity of 1e15 (was a spend of 0, exit 0)",
+         _write(CSV, _edited(3, "Quantity", "1e15")),
+         ("orders.csv: 1 value(s) in column 'Quantity' cannot be counted exactly",
+          "(first: '1e15', line 5)", "up to 12 digits before the point and 6 after"),
+         options=MONETARY),
+    Case("huger-quantity", "a quantity of 1e20",
+         _write(CSV, _edited(0, "Quantity", "100000000000000000000")),
+         ("cannot be counted exactly (first: '100000000000000000000', line 2)",),
+         options=MONETARY),
+    Case("too-precise-price", "a price with 9 decimals (was rounded to 4 in silence)",
+         _write(CSV, _edited(6, "UnitPrice", "0.123456789")),
+         ("column 'UnitPrice' cannot be counted exactly (first: '0.123456789', line 8)",
+          "prices with up to 11 digits before the point and 8 after"), options=MONETARY),
+    Case("too-precise-quantity", "a quantity with 7 decimals",
+         _write(CSV, _edited(6, "Quantity", "0.0000004")),
+         ("column 'Quantity' cannot be counted exactly (first: '0.0000004', line 8)",),
+         options=MONETARY),
+    Case("customer-without-dates", "a customer none of whose lines has a date (was recency 0)",
+         _write(CSV, _edited([4, 5], "InvoiceDate", "")),
+         ("orders.csv: 1 customer(s) have no date on any line (first: '12346')",
+          "fill in column 'InvoiceDate', or leave out recency_days"),
+         options=("--features", "recency_days")),
+    Case("parquet-two-customer-columns", "two CustomerID columns in one Parquet file",
+         _write("orders.parquet", lambda: _parquet_with(("CustomerID", ["1"] * 14))),
+         ("orders.parquet has two columns named 'CustomerID'; rename one",)),
+    Case("parquet-struct-id", "a struct-typed customer id column in Parquet",
+         _write("orders.parquet", lambda: _parquet_with(("Client", [{"id": 1}] * 14))),
+         ("orders.parquet: column 'Client' (customer_id) holds STRUCT values",
+          "export it as plain values"), options=("--column", "customer_id=Client")),
+    Case("missing-columns-at-once", "three required columns missing: all named at once",
+         _write(CSV, lambda: _csv_text(
+             _frame().drop(columns=["CustomerID", "InvoiceNo", "StockCode"]))),
+         ("orders.csv has no invoice, stock code or customer id column; columns are [",
+          "map them with --column invoice=NAME --column stock_code=NAME "
+          "--column customer_id=NAME")),
+    Case("wide-header", "a 1 MiB header line of 110,000 names (took minutes)",
+         _write(CSV, lambda: ",".join(f"c{i}" for i in range(110_000)) + "\n1,2\n"),
+         ("orders.csv has 110,000 columns, more than a transaction log",)),
+    Case("wide-header-repeated", "a 900 KB header of one name repeated",
+         _write(CSV, lambda: ",".join("ab" for _ in range(300_000)) + "\n1,2\n"),
+         ("orders.csv has 300,000 columns",)),
+    Case("header-duplicates", "16,000 names, all alike (the duplicate check was quadratic)",
+         _write(CSV, lambda: ",".join("ab" for _ in range(16_000)) + "\n1,2\n"),
+         ("orders.csv has two columns named 'ab'; rename one",)),
     Case("no-customer-ids", "every customer id missing",
          _write(CSV, lambda: _csv_text(_frame().assign(CustomerID=None))),
          ("orders.csv: every row lacks a customer id (column 'CustomerID')",
@@ -298,7 +362,14 @@ CASES: list[Case] = [
          ("orders.csv mixes text encodings (UTF-8 and Latin-1 bytes)", "--encoding")),
     Case("mixed-encodings-late", "Latin-1 bytes after the first MiB of UTF-8",
          _write(CSV, _mixed_late),
-         ("orders.csv mixes text encodings (bytes that are not utf-8)", "--encoding latin-1")),
+         ("orders.csv mixes text encodings (UTF-8 and Latin-1 bytes)", "--encoding")),
+    Case("glob-mixed-encodings", "a UTF-8 file and a Latin-1 file read together",
+         _two_files("more.csv", lambda: _csv_text().encode("latin-1")),
+         ("input files mix text encodings: orders.csv is UTF-8 and more.csv is Latin-1",
+          "re-save them in one encoding")),
+    Case("glob-mixed-encodings-late", "a Latin-1 file whose first MiB is ASCII, beside UTF-8",
+         _two_files("more.csv", lambda: _ascii_then_latin1()),
+         ("input files mix text encodings: orders.csv is UTF-8 and more.csv is Latin-1",)),
     # -- Excel and Parquet
     Case("truncated-xlsx", "a truncated .xlsx",
          _write("orders.xlsx", lambda: _excel_bytes()[:2000]),
@@ -974,3 +1045,83 @@ def test_neutralised_the_same_by_arrow_and_pandas(tmp_path: Path) -> None:
     assert [line + ",True" for line in fast_lines[1:]] == slow_lines[1:]
     assert fast_lines[1:6] == [f"{FORMULAS[i]},{n}" for n, i in enumerate(FORMULAS)]
     assert fast_lines[6:] == ["'\tTAB,5", "plain,6", ",7", '"\'=1,2",8']
+
+
+# ---------------------------------------------------------------- valid files, read right
+def _features(src: Path, *options: str) -> pd.DataFrame:
+    out = src.parent / "customers.csv"
+    result = runner.invoke(app, ["features", str(src), "-o", str(out), "-q", *options])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"customer_id": str}, keep_default_na=False)
+    out.unlink()
+    return table
+
+
+def test_spend_is_exact(tmp_path: Path) -> None:
+    """1000 x 0.123456 gave 123.5 and 0.0004 x 1000 gave 0 (DECIMAL(18,3) x DECIMAL(18,4))."""
+    frame = _frame().iloc[:3].copy()
+    frame["CustomerID"] = ["A", "B", "C"]
+    frame["Quantity"] = ["1000", "0.0004", "999999999999.999999"]
+    frame["UnitPrice"] = ["0.123456", "1000", "99999999999.99999999"]
+    src = tmp_path / CSV
+    src.write_text(_csv_text(frame))
+    table = _features(src, "--features", "monetary")
+    expected = [
+        1000 * Decimal("0.123456"),
+        Decimal("0.4"),
+        Decimal("999999999999.999999") * Decimal("99999999999.99999999"),
+    ]
+    assert table["monetary"].tolist() == [float(f"{v:.10g}") for v in expected]
+
+
+def test_missing_customer_ids_are_one_rule_in_every_format(tmp_path: Path) -> None:
+    """NaN in Parquet was a customer "nan"; a tab-only id was a customer, space-only missing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = _frame()
+    spellings = ["\t", "\u00a0 ", "nan"]  # the three rows without an id, spelt otherwise
+    frame.loc[11:13, "CustomerID"] = spellings
+    frame.loc[0, "CustomerID"] = "\t12345.0 "  # whitespace of any kind trims
+    src = tmp_path / CSV
+    src.write_text(_csv_text(frame))
+    expected = EXPECTED[["customer_id", "n_products", "n_canceled_orders"]]
+    pd.testing.assert_frame_equal(_features(src), expected, check_dtype=False)
+    table = pa.Table.from_pandas(_frame().astype({"Quantity": float}), preserve_index=False)
+    ids = [float(str(v)) if v else float("nan") for v in _frame()["CustomerID"]]
+    parquet = tmp_path / "orders.parquet"
+    pq.write_table(table.set_column(6, "CustomerID", pa.array(ids)), parquet)  # NaN, not null
+    pd.testing.assert_frame_equal(_features(parquet), expected, check_dtype=False)
+    result = runner.invoke(app, ["features", str(parquet), "-o", str(tmp_path / "c.csv")])
+    assert (
+        "rows without customer id" in result.stdout
+        and " 3" in result.stdout.split("rows without customer id")[1].splitlines()[0]
+    )
+
+
+def test_an_existing_file_is_a_path_before_a_pattern(tmp_path: Path) -> None:
+    """``export [copy].csv`` was read as a glob pattern and "matched no file"."""
+    src = tmp_path / "export [copy].csv"
+    src.write_text(_csv_text())
+    assert _features(src)["customer_id"].tolist() == ["12345", "12346", "12347"]
+
+
+def test_a_lone_cr_inside_a_quoted_id_is_read(tmp_path: Path) -> None:
+    """RFC 4180: a carriage return inside quotes is part of the value."""
+    lines = _lines()
+    lines[5] = lines[5].replace(",12346.0,", ',"123\r46",')
+    src = tmp_path / CSV
+    src.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    out = tmp_path / "customers.csv"
+    result = runner.invoke(app, ["features", str(src), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    ids = [line.split(",")[0] for line in out.read_bytes().decode().split("\n")[1:-1]]
+    assert ids == ["123\r46", "12345", "12346", "12347"]
+
+
+def test_latin1_past_the_first_mib_is_read_as_latin1(tmp_path: Path) -> None:
+    """The Kaggle copy of Online Retail: Latin-1, first non-ASCII byte 3.2 MB in."""
+    src = tmp_path / CSV
+    src.write_bytes(_ascii_then_latin1())
+    table = _features(src)
+    assert table["customer_id"].tolist() == ["12345", "12346", "12347", "12999"]

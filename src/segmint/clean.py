@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
 from segmint.errors import SegmintError
+from segmint.io.sources import EncodingError, with_file_encoding
 from segmint.rules import (
     PARTIALS,
     customer_rule,
@@ -101,6 +102,25 @@ def clean(
         resolve_columns(
             source.header, columns, required=required_columns(features), source=source.label
         )
+    try:
+        return _clean(engine, source, features, columns, exclude_service_codes)
+    except EncodingError:
+        # the first MiB said UTF-8 and a later byte did not: read the whole file as Latin-1
+        # if all of it is (the Kaggle copy of Online Retail), else say what mixes
+        latin = with_file_encoding(source)
+        if latin is None:
+            raise
+        return _clean(engine, latin, features, columns, exclude_service_codes)
+
+
+def _clean(
+    engine: Engine,
+    source: Source,
+    features: Sequence[str],
+    columns: Mapping[str, str] | None,
+    exclude_service_codes: bool,
+) -> Cleaned:
+    """:func:`clean` in one encoding."""
     described = engine.register(source, "raw")
     if not described:
         raise SegmintError(f"{source.label} has no columns; export the transactions again")

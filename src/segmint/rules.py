@@ -18,12 +18,12 @@ from segmint.schema import SERVICE_CODES
 
 __all__ = [
     "DATE_FORMATS",
-    "PRICE_TYPE",
-    "QUANTITY_TYPE",
-    "WHITESPACE",
     "FEATURE_DTYPES",
     "FEATURE_SQL",
     "PARTIALS",
+    "PRICE_TYPE",
+    "QUANTITY_TYPE",
+    "WHITESPACE",
     "canonical_select",
     "customer_rule",
     "feature_sql",
@@ -136,9 +136,7 @@ def _exact(col: str, sql_type: str, exact_type: str) -> str:
     if _is_numeric(sql_type):
         return f"TRY_CAST({_ident(col)} AS {exact_type})"
     trimmed = trim(f"CAST({_ident(col)} AS VARCHAR)")
-    return (
-        f"COALESCE(TRY_CAST({_ident(col)} AS {exact_type}), TRY_CAST({trimmed} AS {exact_type}))"
-    )
+    return f"COALESCE(TRY_CAST({_ident(col)} AS {exact_type}), TRY_CAST({trimmed} AS {exact_type}))"
 
 
 def _is_numeric(sql_type: str) -> bool:
@@ -214,7 +212,9 @@ def value_checks(
             bad = f"{text_value(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
         elif _is_numeric(kind):  # a number is never blank: skip the text round trip
             value = _number(col, kind)
-            bad = f"{_ident(col)} IS NOT NULL AND (NOT isfinite({value}){_inexact(name, col, kind)})"
+            bad = (
+                f"{_ident(col)} IS NOT NULL AND (NOT isfinite({value}){_inexact(name, col, kind)})"
+            )
         else:
             value = _number(col, kind)
             bad = (
@@ -255,11 +255,12 @@ def _no_customer(col: str, kind: str) -> str:
     A text id that is not blank and starts with a character from ``0`` to ``~`` (so neither
     whitespace, which the trim strips, nor a dot, nor a non-ASCII character, which the trim
     may strip) other than ``n`` or ``N`` (``nan``, ``None``, ``NULL``) is never empty after
-    the rule. A number is missing when NULL or NaN.
+    the rule. A number is missing when NULL or NaN (or infinite).
     """
     ident = _ident(col)
     if _is_numeric(kind) and any(t in kind.upper() for t in ("DOUBLE", "FLOAT", "REAL")):
-        return f"({ident} IS NULL OR isnan({ident}))"
+        # not isnan(): DuckDB answers it from Parquet statistics, which leave NaN out
+        return f"({ident} IS NULL OR NOT isfinite({ident}))"
     if not _is_text(kind):
         return f"({ident} IS NULL)"
     return (

@@ -170,7 +170,11 @@ def resolve_columns(
         labels = [canonical.replace("_", " ") for canonical in missing]
         what = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
         fix = " ".join(f"--column {canonical}=NAME" for canonical in missing)
-        shown = repr(columns) if len(columns) <= 30 else f"{columns[:30]!r} and {len(columns) - 30} more"
+        shown = (
+            repr(columns)
+            if len(columns) <= 30
+            else f"{columns[:30]!r} and {len(columns) - 30} more"
+        )
         raise SegmintError(
             f"{source} has no {what} column; columns are {shown}; "
             f"map {'one' if len(missing) == 1 else 'them'} with {fix}"

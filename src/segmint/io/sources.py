@@ -11,8 +11,8 @@ import csv
 import glob
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["CatalogTable", "Inputs", "Source", "input_paths", "is_uri", "resolve_source"]
+__all__ = [
+    "CatalogTable",
+    "EncodingError",
+    "Inputs",
+    "Source",
+    "input_paths",
+    "is_uri",
+    "resolve_source",
+    "with_file_encoding",
+]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -111,6 +120,7 @@ class Source:
     uris: list[str] = field(default_factory=list)
     table_name: str | None = None
     name: str | None = None
+    encoding_forced: bool = False
 
     @property
     def locations(self) -> list[str]:
@@ -135,7 +145,7 @@ class Source:
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         lower = text.lower()
         if "invalid unicode" in lower or "not utf-8" in lower:
-            return SegmintError(
+            return EncodingError(
                 f"{self.label} mixes text encodings (bytes that are not {self.encoding}); "
                 "re-save it as UTF-8, or pass --encoding latin-1"
             )
@@ -171,6 +181,77 @@ class Source:
         if "maximum line size" in lower:
             return SegmintError(f"{self.label} has a line longer than 16 MB; is it a CSV file?")
         return SegmintError(f"cannot read {self.label}: {first}")
+
+
+class EncodingError(SegmintError):
+    """A CSV read failed on bytes that are not in the encoding sniffed from its first MiB."""
+
+
+def _file_encoding(path: Path) -> str:
+    """``"utf-8"``, ``"latin-1"`` or ``"mixed"``: the whole file, streamed (the error path)."""
+    import codecs
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8_ok, has_sequence, tail = True, False, b""
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            if utf8_ok:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            if not has_sequence and max(chunk, default=0) >= 0x80:
+                has_sequence = bool(_UTF8_SEQUENCE.search(tail + chunk))
+            tail = chunk[-3:]
+            if not utf8_ok and has_sequence:
+                return "mixed"
+    return "utf-8" if utf8_ok else "latin-1"
+
+
+def with_file_encoding(source: Source) -> Source | None:
+    """``source`` read as Latin-1 when its whole files say so (their first MiB said UTF-8).
+
+    Called when a read failed with :class:`EncodingError`; returns None when the encoding was
+    forced or is not the cause. Fails for a file that truly mixes UTF-8 and Latin-1 bytes, and
+    for files of different encodings read together.
+    """
+    if source.format != "csv" or source.encoding_forced or source.encoding != "utf-8":
+        return None
+    found = {path: _file_encoding(path) for path in source.paths}
+    for path, encoding in found.items():
+        if encoding == "mixed":
+            raise SegmintError(
+                f"{path.name} mixes text encodings (UTF-8 and Latin-1 bytes); re-save it "
+                "in one encoding, or force one with --encoding"
+            )
+    if "latin-1" not in found.values():
+        return None
+    _one_encoding(found)
+    return replace(source, encoding="latin-1")
+
+
+def _one_encoding(found: Mapping[Path, str]) -> None:
+    """Fail when files read together are in different encodings, naming one of each."""
+    utf8 = [p for p, e in found.items() if e == "utf-8" and _has_non_ascii(p)]
+    latin = [p for p, e in found.items() if e == "latin-1"]
+    if utf8 and latin:
+        raise SegmintError(
+            f"input files mix text encodings: {utf8[0].name} is UTF-8 and {latin[0].name} is "
+            "Latin-1; re-save them in one encoding (UTF-8), or read them in separate runs"
+        )
+
+
+def _has_non_ascii(path: Path) -> bool:
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            if not chunk.isascii():
+                return True
+    return False
 
 
 def _line_number(text: str) -> int | None:
@@ -386,10 +467,18 @@ def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool 
                     "pass files with the same columns"
                 )
         enc = "latin-1" if "latin-1" in encodings else "utf-8"
+        if len(encodings) > 1:  # a UTF-8 file read as Latin-1 would be garbled in silence
+            _one_encoding(
+                {
+                    p: ("latin-1" if e == "latin-1" else "utf-8")
+                    for p, (e, _, _) in zip(paths, sniffed, strict=True)
+                }
+            )
         return Source(
             paths=paths,
             format="csv",
             encoding=enc,
+            encoding_forced=encoding is not None,
             delimiter=delimiters.pop(),
             header=header,
             uris=uris,

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -1125,3 +1126,111 @@ def test_latin1_past_the_first_mib_is_read_as_latin1(tmp_path: Path) -> None:
     src.write_bytes(_ascii_then_latin1())
     table = _features(src)
     assert table["customer_id"].tolist() == ["12345", "12346", "12347", "12999"]
+
+
+# ---------------------------------------------------------------- workbooks that explode
+def _xlsx_with(edit: Callable[[bytes], bytes], extra: dict[str, bytes] | None = None) -> bytes:
+    """The log as .xlsx with its first sheet's XML edited (and entries added)."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(_excel_bytes()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = edit(data)
+            out.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED)
+        for name, data in (extra or {}).items():
+            out.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _stray_cell(xml: bytes) -> bytes:
+    """One cell at XFD1048576: calamine asked for 512 GiB and the process died (SIGABRT)."""
+    stray = b'<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>'
+    return xml.replace(b"</sheetData>", stray)
+
+
+@pytest.mark.parametrize("command", ["features", "run"])
+def test_a_stray_cell_far_away_is_refused_before_reading(tmp_path: Path, command: str) -> None:
+    src = tmp_path / "orders.xlsx"
+    src.write_bytes(_xlsx_with(_stray_cell))
+    assert src.stat().st_size < 20_000
+    before = _snapshot(tmp_path)
+    done = subprocess.run(  # a real process: an abort would be a signal, not exit 2
+        [
+            sys.executable,
+            "-m",
+            "segmint.cli",
+            command,
+            str(src),
+            "-o",
+            str(tmp_path / "o.csv"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    message = _check_error(
+        Case(
+            "stray",
+            "",
+            GOOD,
+            (
+                "orders.xlsx: sheet sheet1.xml spans 17,179,869,184 cells",
+                "delete the stray cells, or export the sheet as CSV",
+            ),
+        ),
+        done.stderr,
+        done.stdout + done.stderr,
+        done.returncode,
+    )
+    assert done.stderr == message + "\n"
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_workbook_that_expands_too_far_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4 MB .xlsx holding 1 GiB of XML grew past 4 GB; here with the limit at 1 MiB."""
+    import segmint.io._excel as excel
+
+    monkeypatch.setattr(excel, "MAX_UNCOMPRESSED", 1 << 20)
+    padding = b"<!-- " + b"x" * (2 << 20) + b" -->"
+    src = tmp_path / "orders.xlsx"
+    src.write_bytes(_xlsx_with(lambda xml: xml + padding))
+    assert src.stat().st_size < 100_000
+    result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "o.csv")])
+    _check_error(
+        Case(
+            "bomb",
+            "",
+            GOOD,
+            (
+                "orders.xlsx expands to 2 MiB, more than segmint reads from a "
+                "workbook (1 MiB); export the sheet as CSV",
+            ),
+        ),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.xlsx"]
+
+
+def test_an_ordinary_workbook_is_within_the_limits(tmp_path: Path) -> None:
+    import segmint.io._excel as excel
+
+    src = tmp_path / "orders.xlsx"
+    src.write_bytes(_excel_bytes())
+    with zipfile_open(src) as book:
+        assert excel._sheet_cells(book, "xl/worksheets/sheet1.xml") == 15 * 8
+    assert _features(src)["customer_id"].tolist() == ["12345", "12346", "12347"]
+
+
+def zipfile_open(path: Path) -> Any:
+    import zipfile
+
+    return zipfile.ZipFile(path)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
-from segmint.rules import text_value, value_checks
+from segmint.rules import ident, value_checks
 
 if TYPE_CHECKING:
     from segmint.engines.base import Engine
@@ -48,7 +48,10 @@ def check_values(
         n_bad = int(row[name] or 0)
         if n_bad == 0:
             continue
-        sample = engine.fetch(f"SELECT {text_value(col)} AS v FROM raw WHERE {bad} LIMIT 1")
+        sample = engine.fetch(
+            f"SELECT NULLIF(TRIM(CAST({ident(col)} AS VARCHAR)), '') AS v FROM raw "
+            f"WHERE {bad} LIMIT 1"
+        )
         value = sample.to_pylist()[0]["v"] if sample.num_rows else "?"
         first = f"first: {value!r}{_csv_line(source, col, value)}"
         if name == "invoice_date":

@@ -27,6 +27,7 @@ __all__ = [
     "canonical_select",
     "customer_rule",
     "feature_sql",
+    "ident",
     "lines_query",
     "row_query",
     "text_of",
@@ -106,6 +107,11 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def ident(name: str) -> str:
+    """A column name quoted for SQL."""
+    return _ident(name)
+
+
 def text_value(col: str) -> str:
     return text_of(_ident(col))
 
@@ -119,23 +125,32 @@ def text_of(expr: str) -> str:
     return f"NULLIF({trim(f'CAST({expr} AS VARCHAR)')}, '')"
 
 
+def _value_text(col: str) -> str:
+    """A number or date column as text trimmed of spaces, blank as NULL.
+
+    Spaces only: the costlier :func:`trim` of every kind of whitespace is for the text that
+    names things (ids, codes, invoices); a number or date with a tab in it does not read.
+    """
+    return f"NULLIF(TRIM(CAST({_ident(col)} AS VARCHAR)), '')"
+
+
 def _number(col: str, sql_type: str) -> str:
     if _is_numeric(sql_type):
         return f"CAST({_ident(col)} AS DOUBLE)"
     # blank text casts to NULL as it is: no NULLIF, which DuckDB expands to a CASE naming
     # the TRIM twice, and its optimizer then trims every row ahead of the COALESCE in _price
-    return f"TRY_CAST({trim(f'CAST({_ident(col)} AS VARCHAR)')} AS DOUBLE)"
+    return f"TRY_CAST(TRIM(CAST({_ident(col)} AS VARCHAR)) AS DOUBLE)"
 
 
 def _exact(col: str, sql_type: str, exact_type: str) -> str:
     """A quantity or price as the exact DECIMAL ``exact_type`` (NULL when it does not fit).
 
     Text is read as written (``0.123456`` is 0.123456, not the double nearest to it); only
-    text the cast does not read as it stands (blank, or Unicode spaces at an end) is trimmed.
+    text the cast does not read as it stands (blank, say) is trimmed.
     """
     if _is_numeric(sql_type):
         return f"TRY_CAST({_ident(col)} AS {exact_type})"
-    trimmed = trim(f"CAST({_ident(col)} AS VARCHAR)")
+    trimmed = f"TRIM(CAST({_ident(col)} AS VARCHAR))"
     return f"COALESCE(TRY_CAST({_ident(col)} AS {exact_type}), TRY_CAST({trimmed} AS {exact_type}))"
 
 
@@ -147,7 +162,7 @@ def _is_numeric(sql_type: str) -> bool:
 def _timestamp(col: str, sql_type: str) -> str:
     if any(t in sql_type.upper() for t in ("TIMESTAMP", "DATE")):
         return f"CAST({_ident(col)} AS TIMESTAMP)"
-    text = text_value(col)
+    text = _value_text(col)
     tries = ", ".join(f"TRY_STRPTIME({text}, '{fmt}')" for fmt in DATE_FORMATS)
     return f"COALESCE({tries})"
 
@@ -209,7 +224,7 @@ def value_checks(
         if name == "invoice_date":
             if any(t in kind.upper() for t in ("TIMESTAMP", "DATE")):
                 continue
-            bad = f"{text_value(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
+            bad = f"{_value_text(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
         elif _is_numeric(kind):  # a number is never blank: skip the text round trip
             value = _number(col, kind)
             bad = (
@@ -218,7 +233,7 @@ def value_checks(
         else:
             value = _number(col, kind)
             bad = (
-                f"{text_value(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value})"
+                f"{_value_text(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value})"
                 f"{_inexact(name, col, kind)})"
             )
         checks.append((name, col, bad))
@@ -289,10 +304,7 @@ def _plain(ident: str) -> str:
     Checking that is cheaper than trimming every row; only text that fails the check goes
     through the full rule.
     """
-    return (
-        f"NOT ({ident} < '!' OR RIGHT({ident}, 1) < '!' OR {ident} >= chr(128) "
-        f"OR RIGHT({ident}, 1) >= chr(128))"
-    )
+    return f"({ident} >= '!' AND {ident} < chr(128) AND RIGHT({ident}, 1) BETWEEN '!' AND '~')"
 
 
 def _price(col: str, kind: str) -> str:

@@ -117,8 +117,12 @@ def text_value(col: str) -> str:
 
 
 def trim(expr: str) -> str:
-    """``expr`` (text) without :data:`WHITESPACE` at either end."""
-    return f"TRIM({expr}, '{WHITESPACE}')"
+    """``expr`` (text) without :data:`WHITESPACE` at either end.
+
+    Trimming a set of characters costs far more than the check that nothing needs trimming
+    (:func:`_plain`), which most values pass; only the others are trimmed.
+    """
+    return f"(CASE WHEN {_plain(expr)} THEN {expr} ELSE TRIM({expr}, '{WHITESPACE}') END)"
 
 
 def text_of(expr: str) -> str:

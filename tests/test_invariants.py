@@ -89,7 +89,7 @@ def logs(draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30) -> pd.DataFrame
     """A log as text cells (UCI names); some rows repeated exactly; at least one customer."""
     rows = draw(st.lists(lines(), min_size=min_rows, max_size=max_rows))
     rows += draw(st.lists(st.sampled_from(rows), max_size=5))  # exact duplicates
-    keep = draw(lines().filter(lambda r: r[6] is not None and str(r[6]).strip() != ""))
+    keep = draw(lines().filter(lambda r: _customer(r[6]) is not None))
     rows.insert(draw(st.integers(0, len(rows))), keep)
     return pd.DataFrame(rows, columns=UCI_COLUMNS, dtype=object)
 

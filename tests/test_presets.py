@@ -74,7 +74,7 @@ def test_order_fields_are_carried_without_row_order(tmp_path: Path) -> None:
 
 def test_without_the_preset_the_columns_are_missing(tmp_path: Path) -> None:
     path = write_shopify(tmp_path / "shop.csv")
-    with pytest.raises(SegmintError, match="no invoice(, stock code or customer id)? column"):
+    with pytest.raises(SegmintError, match=r"no invoice(, stock code or customer id)? column"):
         customer_features(path, preset="none")
 
 

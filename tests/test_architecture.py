@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "segmint._checks": 11,
     "segmint._engine_choice": 11,
     "segmint._described": 11,
+    "segmint._export": 11,
     "segmint.pipeline": 11,
     "segmint.scoring": 11,
     "segmint.track": 11,

@@ -24,7 +24,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -65,13 +67,25 @@ def _write(name: str, data: bytes | str | Callable[[], bytes | str]) -> Build:
     return build
 
 
-def _edited(row: int, column: str, value: object) -> Callable[[], str]:
+def _edited(row: int | list[int], column: str, value: object) -> Callable[[], str]:
     def make() -> str:
         frame = _frame()
         frame.loc[row, column] = value
         return _csv_text(frame)
 
     return make
+
+
+def _parquet_with(extra: tuple[str, list[object]]) -> bytes:
+    """The log as Parquet with one more column (a name used twice, or a struct type)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_frame().astype(str), preserve_index=False)
+    table = table.append_column(extra[0], pa.array(extra[1]))
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
 
 
 def _with_line(index: int, line: str) -> Callable[[], str]:
@@ -133,6 +147,13 @@ def _mixed_late() -> bytes:
     ).encode()
     late = "599999,P1,CAFÉ,1,2010-12-01 08:26:00,1.0,12999.0,France\n".encode("latin-1")
     return _csv_text().encode() + body + late
+
+
+def _ascii_then_latin1() -> bytes:
+    """The Kaggle copy of Online Retail in small: Latin-1, its first non-ASCII byte after 1 MiB."""
+    body = "".join(f"5{i:05d},P1,MUG,1,2010-12-01 08:26:00,1.0,12345.0,UK\n" for i in range(30_000))
+    late = "599999,P1,CAFÉ,1,2010-12-01 08:26:00,1.0,12999.0,France\n"
+    return (_csv_text() + body + late).encode("latin-1")
 
 
 def _big_unterminated() -> str:
@@ -250,6 +271,50 @@ CASES: list[Case] = [
          ("orders.csv: 1 value(s) in column 'InvoiceDate' are not dates",
           "(first: 'yesterday', line 4)", "use a form like 2010-12-01 08:26:00"),
          options=("--features", "recency_days")),
+    Case("huge-quantity", "a quantity of 1e15 (was a spend of 0, exit 0)",
+         _write(CSV, _edited(3, "Quantity", "1e15")),
+         ("orders.csv: 1 value(s) in column 'Quantity' cannot be counted exactly",
+          "(first: '1e15', line 5)", "up to 12 digits before the point and 6 after"),
+         options=MONETARY),
+    Case("huger-quantity", "a quantity of 1e20",
+         _write(CSV, _edited(0, "Quantity", "100000000000000000000")),
+         ("cannot be counted exactly (first: '100000000000000000000', line 2)",),
+         options=MONETARY),
+    Case("too-precise-price", "a price with 9 decimals (was rounded to 4 in silence)",
+         _write(CSV, _edited(6, "UnitPrice", "0.123456789")),
+         ("column 'UnitPrice' cannot be counted exactly (first: '0.123456789', line 8)",
+          "prices with up to 11 digits before the point and 8 after"), options=MONETARY),
+    Case("too-precise-quantity", "a quantity with 7 decimals",
+         _write(CSV, _edited(6, "Quantity", "0.0000004")),
+         ("column 'Quantity' cannot be counted exactly (first: '0.0000004', line 8)",),
+         options=MONETARY),
+    Case("customer-without-dates", "a customer none of whose lines has a date (was recency 0)",
+         _write(CSV, _edited([4, 5], "InvoiceDate", "")),
+         ("orders.csv: 1 customer(s) have no date on any line (first: '12346')",
+          "fill in column 'InvoiceDate', or leave out recency_days"),
+         options=("--features", "recency_days")),
+    Case("parquet-two-customer-columns", "two CustomerID columns in one Parquet file",
+         _write("orders.parquet", lambda: _parquet_with(("CustomerID", ["1"] * 14))),
+         ("orders.parquet has two columns named 'CustomerID'; rename one",)),
+    Case("parquet-struct-id", "a struct-typed customer id column in Parquet",
+         _write("orders.parquet", lambda: _parquet_with(("Client", [{"id": 1}] * 14))),
+         ("orders.parquet: column 'Client' (customer_id) holds STRUCT values",
+          "export it as plain values"), options=("--column", "customer_id=Client")),
+    Case("missing-columns-at-once", "three required columns missing: all named at once",
+         _write(CSV, lambda: _csv_text(
+             _frame().drop(columns=["CustomerID", "InvoiceNo", "StockCode"]))),
+         ("orders.csv has no invoice, stock code or customer id column; columns are [",
+          "map them with --column invoice=NAME --column stock_code=NAME "
+          "--column customer_id=NAME")),
+    Case("wide-header", "a 1 MiB header line of 110,000 names (took minutes)",
+         _write(CSV, lambda: ",".join(f"c{i}" for i in range(110_000)) + "\n1,2\n"),
+         ("orders.csv has 110,000 columns, more than a transaction log",)),
+    Case("wide-header-repeated", "a 900 KB header of one name repeated",
+         _write(CSV, lambda: ",".join("ab" for _ in range(300_000)) + "\n1,2\n"),
+         ("orders.csv has 300,000 columns",)),
+    Case("header-duplicates", "16,000 names, all alike (the duplicate check was quadratic)",
+         _write(CSV, lambda: ",".join("ab" for _ in range(16_000)) + "\n1,2\n"),
+         ("orders.csv has two columns named 'ab'; rename one",)),
     Case("no-customer-ids", "every customer id missing",
          _write(CSV, lambda: _csv_text(_frame().assign(CustomerID=None))),
          ("orders.csv: every row lacks a customer id (column 'CustomerID')",
@@ -298,7 +363,14 @@ CASES: list[Case] = [
          ("orders.csv mixes text encodings (UTF-8 and Latin-1 bytes)", "--encoding")),
     Case("mixed-encodings-late", "Latin-1 bytes after the first MiB of UTF-8",
          _write(CSV, _mixed_late),
-         ("orders.csv mixes text encodings (bytes that are not utf-8)", "--encoding latin-1")),
+         ("orders.csv mixes text encodings (UTF-8 and Latin-1 bytes)", "--encoding")),
+    Case("glob-mixed-encodings", "a UTF-8 file and a Latin-1 file read together",
+         _two_files("more.csv", lambda: _csv_text().encode("latin-1")),
+         ("input files mix text encodings: orders.csv is UTF-8 and more.csv is Latin-1",
+          "re-save them in one encoding")),
+    Case("glob-mixed-encodings-late", "a Latin-1 file whose first MiB is ASCII, beside UTF-8",
+         _two_files("more.csv", lambda: _ascii_then_latin1()),
+         ("input files mix text encodings: orders.csv is UTF-8 and more.csv is Latin-1",)),
     # -- Excel and Parquet
     Case("truncated-xlsx", "a truncated .xlsx",
          _write("orders.xlsx", lambda: _excel_bytes()[:2000]),
@@ -620,6 +692,236 @@ def test_interrupted_swap_puts_the_old_outdir_back(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
 
 
+# ---------------------------------------------------------------- outputs: one rule for all
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model from a small synthetic log, for ``predict``."""
+    from segmint.synth import write
+
+    folder = tmp_path_factory.mktemp("model")
+    log, _ = write(folder / "log.csv", 3_000, seed=1)
+    out = folder / "out"
+    args = ["run", str(log), "-o", str(out), "--k-range", "1..3", "--bootstrap", "0"]
+    result = runner.invoke(app, [*args, "--no-report", "-q"])
+    assert result.exit_code == 0, result.output
+    return out / "model.skops"
+
+
+def _spelling(folder: Path, how: str) -> tuple[Path, str]:
+    """The input, and another name for it (the output): as it is, ./, symlink, hard link."""
+    src = folder / CSV
+    src.write_text(_csv_text())
+    if how == "same":
+        return src, str(src)
+    if how == "dot":
+        return src, f"{folder}/./{CSV}"
+    if how == "dotdot":
+        (folder / "sub").mkdir()
+        return src, f"{folder}/sub/../{CSV}"
+    if how == "symlink":
+        (folder / "link.csv").symlink_to(src)
+        return src, str(folder / "link.csv")
+    if how == "hardlink":
+        os.link(src, folder / "again.csv")
+        return src, str(folder / "again.csv")
+    if how == "case":  # only where the file system ignores case
+        return src, str(folder / CSV.upper())
+    raise AssertionError(how)
+
+
+def _case_insensitive(folder: Path) -> bool:
+    probe = folder / "probe-case"
+    probe.write_text("")
+    try:
+        return (folder / "PROBE-CASE").exists()
+    finally:
+        probe.unlink()
+
+
+SPELLINGS = ["same", "dot", "dotdot", "symlink", "hardlink", "case"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("how", SPELLINGS)
+@pytest.mark.parametrize("command", ["features", "predict"])
+def test_output_that_is_an_input_is_refused(
+    tmp_path: Path, small_model: Path, command: str, how: str, force: bool
+) -> None:
+    """``features LOG -o LOG`` and ``predict LOG -o LOG`` used to replace the log (exit 0)."""
+    if how == "case" and not _case_insensitive(tmp_path):
+        pytest.skip("the file system tells letter case apart")
+    src, output = _spelling(tmp_path, how)
+    before = _snapshot(tmp_path)
+    model = ["--model", str(small_model)] if command == "predict" else []
+    args = [command, str(src), *model, "-o", output, *(["--force"] if force else [])]
+    result = runner.invoke(app, args)
+    _check_error(
+        Case(how, "", GOOD, ("is the input", "choose another output")),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert _snapshot(tmp_path) == before
+
+
+def test_predict_output_that_is_the_model_is_refused(tmp_path: Path, small_model: Path) -> None:
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    model = tmp_path / "model.skops"
+    model.write_bytes(small_model.read_bytes())
+    before = _snapshot(tmp_path)
+    result = runner.invoke(
+        app, ["predict", str(src), "--model", str(model), "-o", str(model), "--force"]
+    )
+    assert result.exit_code == 2 and "is the input" in result.stderr, result.output
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("glob_input", [False, True])
+def test_run_into_a_folder_that_holds_the_input_is_refused(
+    tmp_path: Path, glob_input: bool
+) -> None:
+    """``run -o DIR --force`` with the log inside DIR would have replaced the folder and the log."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    src = folder / CSV
+    src.write_text(_csv_text())
+    before = _snapshot(tmp_path)
+    given = str(folder / "*.csv") if glob_input else str(src)
+    result = runner.invoke(app, ["run", given, "-o", str(folder), "--force", "--no-report"])
+    _check_error(
+        Case("holds", "", GOOD, ("holds the input", "choose another output")),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["features", "predict"])
+def test_an_existing_output_is_replaced_only_with_force(
+    tmp_path: Path, small_model: Path, command: str
+) -> None:
+    """``run`` asked for --force and ``features``/``predict`` replaced silently: one rule now."""
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    out = tmp_path / "customers.csv"
+    out.write_text("an earlier table\n")
+    model = ["--model", str(small_model)] if command == "predict" else []
+    result = runner.invoke(app, [command, str(src), *model, "-o", str(out), "-q"])
+    message = _check_error(
+        Case("exists", "", GOOD, ("already exists; pass --force to replace it",)),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert str(out) in message
+    assert out.read_text() == "an earlier table\n"
+    result = runner.invoke(app, [command, str(src), *model, "-o", str(out), "-q", "--force"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("customer_id,")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CSV, "customers.csv"])
+
+
+_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+sys.argv = ["segmint", *sys.argv[1:]]
+from segmint.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("command", ["features", "predict"])
+def test_a_full_disk_leaves_nothing_behind(
+    tmp_path: Path, small_model: Path, command: str, kind: str
+) -> None:
+    """A write that runs out of room (RLIMIT_FSIZE: a real EFBIG) used to leave a hidden file."""
+    frame = pd.DataFrame(
+        [
+            (
+                f"5{i:05d}",
+                "P1",
+                "MUG",
+                1,
+                "2010-12-01 08:26:00",
+                1.5,
+                hashlib.sha256(str(i).encode()).hexdigest() * 4,
+                "UK",
+            )
+            for i in range(4000)
+        ],
+        columns=UCI_COLUMNS,
+    )
+    src = tmp_path / CSV
+    src.write_text(frame.to_csv(index=False))
+    limit = 200_000  # the input is read, not written; the output (1 MB) does not fit
+    out = tmp_path / f"customers.{kind}"
+    model = ["--model", str(small_model)] if command == "predict" else []
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FULL_DISK.format(limit=limit),
+            command,
+            str(src),
+            *model,
+            "-o",
+            str(out),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    # (predict warns first that this log is not the training one)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors, done.stderr
+    assert errors[0].startswith(f"error: cannot write {out}: File too large"), done.stderr
+    assert "nothing was written" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CSV]
+
+
+@pytest.mark.skipif(not hasattr(os, "umask"), reason="POSIX modes")
+def test_outputs_follow_the_umask(tmp_path: Path) -> None:
+    """mkdtemp made every output folder 0700 (and mkstemp files 0600) whatever the umask."""
+    src = tmp_path / CSV
+    src.write_text(_csv_text())
+    old = os.umask(0o022)
+    try:
+        result = runner.invoke(
+            app,
+            [
+                "run",
+                str(src),
+                "-o",
+                str(tmp_path / "out"),
+                "--k-range",
+                "1..2",
+                "--bootstrap",
+                "0",
+                "--no-report",
+                "-q",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "c.csv"), "-q"])
+        assert result.exit_code == 0, result.output
+        os.umask(0o077)
+        result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "p.csv"), "-q"])
+        assert result.exit_code == 0, result.output
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "out" / "segments.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "c.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "p.csv").stat().st_mode & 0o777 == 0o600
+
+
 # ---------------------------------------------------------------- awkward but valid
 def _awkward() -> dict[str, Callable[[], bytes | str]]:
     text = _csv_text()
@@ -695,3 +997,243 @@ if __name__ == "__main__":  # pragma: no cover
         options = " ".join(case.options)
         shown = f"`{command}{' ' + options if options else ''}`"
         print(f"| {case.id} | {case.what} | {shown} | `{message}` |".replace("\\", "\\\\"))
+
+
+# ---------------------------------------------------------------- spreadsheet formulas
+FORMULAS = {
+    '=HYPERLINK("http://evil.example/","click")': '"\'=HYPERLINK(""http://evil.example/"",""click"")"',
+    "+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0",
+    "@SUM(1+1)": "'@SUM(1+1)",
+    "-2+3+cmd|' /C calc'!A0": "'-2+3+cmd|' /C calc'!A0",
+    "-5": "-5",  # a plain number: no formula, left as it is
+}
+
+
+def test_formula_ids_are_neutralised_in_every_csv(tmp_path: Path, small_model: Path) -> None:
+    """Ids like ``=HYPERLINK(...)`` were written as they are and opened as live formulas."""
+    frame = _frame()
+    ids = list(FORMULAS)
+    frame["CustomerID"] = [ids[i % len(ids)] for i in range(len(frame))]
+    frame["Quantity"] = -frame["Quantity"].abs()  # negative numbers stay numbers
+    src = tmp_path / CSV
+    src.write_text(_csv_text(frame))
+    out = tmp_path / "customers.csv"
+    args = ["features", str(src), "-o", str(out), "-q", "--features", "all"]
+    assert runner.invoke(app, args).exit_code == 0
+    scored = tmp_path / "scored.csv"
+    args = ["predict", str(src), "--model", str(small_model), "-o", str(scored), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    outdir = tmp_path / "run"
+    args = ["run", str(src), "-o", str(outdir), "--k-range", "1..2", "--bootstrap", "0"]
+    assert runner.invoke(app, [*args, "--no-report", "-q"]).exit_code == 0
+    for path in (out, scored, outdir / "segments.csv"):
+        lines = path.read_text().splitlines()[1:]
+        for written in FORMULAS.values():  # customer_id comes first
+            assert any(line.startswith(written + ",") for line in lines), (path.name, written)
+        assert not any(line.startswith(("=", "+", "@", '"=', '"+')) for line in lines), lines
+    table = pd.read_csv(out)
+    assert (table["monetary"] <= 0).all()  # negative spend written as numbers, not text
+
+
+def test_neutralised_the_same_by_arrow_and_pandas(tmp_path: Path) -> None:
+    """The fast Arrow writer and the pandas fallback neutralise alike, to the byte."""
+    from segmint.io.tables import write_table
+
+    ids = [*FORMULAS, "\tTAB", "plain", None, "=1,2"]
+    fast = pd.DataFrame({"customer_id": ids, "n": range(len(ids))})
+    slow = fast.assign(flag=True)  # a boolean column sends the table to pandas
+    write_table(fast, tmp_path / "fast.csv")
+    write_table(slow, tmp_path / "slow.csv")
+    fast_lines = (tmp_path / "fast.csv").read_text().splitlines()
+    slow_lines = (tmp_path / "slow.csv").read_text().splitlines()
+    assert [line + ",True" for line in fast_lines[1:]] == slow_lines[1:]
+    assert fast_lines[1:6] == [f"{FORMULAS[i]},{n}" for n, i in enumerate(FORMULAS)]
+    assert fast_lines[6:] == ["'\tTAB,5", "plain,6", ",7", '"\'=1,2",8']
+
+
+# ---------------------------------------------------------------- valid files, read right
+def _features(src: Path, *options: str) -> pd.DataFrame:
+    out = src.parent / "customers.csv"
+    result = runner.invoke(app, ["features", str(src), "-o", str(out), "-q", *options])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"customer_id": str}, keep_default_na=False)
+    out.unlink()
+    return table
+
+
+def test_spend_is_exact(tmp_path: Path) -> None:
+    """1000 x 0.123456 gave 123.5 and 0.0004 x 1000 gave 0 (DECIMAL(18,3) x DECIMAL(18,4))."""
+    frame = _frame().iloc[:3].copy()
+    frame["CustomerID"] = ["A", "B", "C"]
+    frame["Quantity"] = ["1000", "0.0004", "999999999999.999999"]
+    frame["UnitPrice"] = ["0.123456", "1000", "99999999999.99999999"]
+    src = tmp_path / CSV
+    src.write_text(_csv_text(frame))
+    table = _features(src, "--features", "monetary")
+    expected = [
+        1000 * Decimal("0.123456"),
+        Decimal("0.4"),
+        Decimal("999999999999.999999") * Decimal("99999999999.99999999"),
+    ]
+    assert table["monetary"].tolist() == [float(f"{v:.10g}") for v in expected]
+
+
+def test_missing_customer_ids_are_one_rule_in_every_format(tmp_path: Path) -> None:
+    """NaN in Parquet was a customer "nan"; a tab-only id was a customer, space-only missing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = _frame()
+    spellings = ["\t", "\u00a0 ", "nan"]  # the three rows without an id, spelt otherwise
+    frame.loc[11:13, "CustomerID"] = spellings
+    frame.loc[0, "CustomerID"] = "\t12345.0 "  # whitespace of any kind trims
+    src = tmp_path / CSV
+    src.write_text(_csv_text(frame))
+    expected = EXPECTED[["customer_id", "n_products", "n_canceled_orders"]]
+    pd.testing.assert_frame_equal(_features(src), expected, check_dtype=False)
+    table = pa.Table.from_pandas(_frame().astype({"Quantity": float}), preserve_index=False)
+    ids = [float(str(v)) if v else float("nan") for v in _frame()["CustomerID"]]
+    parquet = tmp_path / "orders.parquet"
+    pq.write_table(table.set_column(6, "CustomerID", pa.array(ids)), parquet)  # NaN, not null
+    pd.testing.assert_frame_equal(_features(parquet), expected, check_dtype=False)
+    result = runner.invoke(app, ["features", str(parquet), "-o", str(tmp_path / "c.csv")])
+    assert (
+        "rows without customer id" in result.stdout
+        and " 3" in result.stdout.split("rows without customer id")[1].splitlines()[0]
+    )
+
+
+def test_an_existing_file_is_a_path_before_a_pattern(tmp_path: Path) -> None:
+    """``export [copy].csv`` was read as a glob pattern and "matched no file"."""
+    src = tmp_path / "export [copy].csv"
+    src.write_text(_csv_text())
+    assert _features(src)["customer_id"].tolist() == ["12345", "12346", "12347"]
+
+
+def test_a_lone_cr_inside_a_quoted_id_is_read(tmp_path: Path) -> None:
+    """RFC 4180: a carriage return inside quotes is part of the value."""
+    lines = _lines()
+    lines[5] = lines[5].replace(",12346.0,", ',"123\r46",')
+    src = tmp_path / CSV
+    src.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    out = tmp_path / "customers.csv"
+    result = runner.invoke(app, ["features", str(src), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    ids = [line.split(",")[0] for line in out.read_bytes().decode().split("\n")[1:-1]]
+    assert ids == ["123\r46", "12345", "12346", "12347"]
+
+
+def test_latin1_past_the_first_mib_is_read_as_latin1(tmp_path: Path) -> None:
+    """The Kaggle copy of Online Retail: Latin-1, first non-ASCII byte 3.2 MB in."""
+    src = tmp_path / CSV
+    src.write_bytes(_ascii_then_latin1())
+    table = _features(src)
+    assert table["customer_id"].tolist() == ["12345", "12346", "12347", "12999"]
+
+
+# ---------------------------------------------------------------- workbooks that explode
+def _xlsx_with(edit: Callable[[bytes], bytes], extra: dict[str, bytes] | None = None) -> bytes:
+    """The log as .xlsx with its first sheet's XML edited (and entries added)."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(_excel_bytes()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = edit(data)
+            out.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED)
+        for name, data in (extra or {}).items():
+            out.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _stray_cell(xml: bytes) -> bytes:
+    """One cell at XFD1048576: calamine asked for 512 GiB and the process died (SIGABRT)."""
+    stray = b'<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>'
+    return xml.replace(b"</sheetData>", stray)
+
+
+@pytest.mark.parametrize("command", ["features", "run"])
+def test_a_stray_cell_far_away_is_refused_before_reading(tmp_path: Path, command: str) -> None:
+    src = tmp_path / "orders.xlsx"
+    src.write_bytes(_xlsx_with(_stray_cell))
+    assert src.stat().st_size < 20_000
+    before = _snapshot(tmp_path)
+    done = subprocess.run(  # a real process: an abort would be a signal, not exit 2
+        [
+            sys.executable,
+            "-m",
+            "segmint.cli",
+            command,
+            str(src),
+            "-o",
+            str(tmp_path / "o.csv"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    message = _check_error(
+        Case(
+            "stray",
+            "",
+            GOOD,
+            (
+                "orders.xlsx: sheet sheet1.xml spans 17,179,869,184 cells",
+                "delete the stray cells, or export the sheet as CSV",
+            ),
+        ),
+        done.stderr,
+        done.stdout + done.stderr,
+        done.returncode,
+    )
+    assert done.stderr == message + "\n"
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_workbook_that_expands_too_far_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4 MB .xlsx holding 1 GiB of XML grew past 4 GB; here with the limit at 1 MiB."""
+    import segmint.io._excel as excel
+
+    monkeypatch.setattr(excel, "MAX_UNCOMPRESSED", 1 << 20)
+    padding = b"<!-- " + b"x" * (2 << 20) + b" -->"
+    src = tmp_path / "orders.xlsx"
+    src.write_bytes(_xlsx_with(lambda xml: xml + padding))
+    assert src.stat().st_size < 100_000
+    result = runner.invoke(app, ["features", str(src), "-o", str(tmp_path / "o.csv")])
+    _check_error(
+        Case(
+            "bomb",
+            "",
+            GOOD,
+            (
+                "orders.xlsx expands to 2 MiB, more than segmint reads from a "
+                "workbook (1 MiB); export the sheet as CSV",
+            ),
+        ),
+        result.stderr,
+        result.output,
+        result.exit_code,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.xlsx"]
+
+
+def test_an_ordinary_workbook_is_within_the_limits(tmp_path: Path) -> None:
+    import segmint.io._excel as excel
+
+    src = tmp_path / "orders.xlsx"
+    src.write_bytes(_excel_bytes())
+    with zipfile_open(src) as book:
+        assert excel._sheet_cells(book, "xl/worksheets/sheet1.xml") == 15 * 8
+    assert _features(src)["customer_id"].tolist() == ["12345", "12346", "12347"]
+
+
+def zipfile_open(path: Path) -> Any:
+    import zipfile
+
+    return zipfile.ZipFile(path)

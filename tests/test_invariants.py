@@ -42,7 +42,22 @@ DAY0 = dt.datetime(2010, 12, 1, 8, 26)
 
 # ---------------------------------------------------------------- random logs
 #: Customer ids as exports spell them: text, numbers with a float artifact, blanks (missing).
-customer_ids = st.sampled_from(["12345", "12345.0", "12346.0", "17850", "A-7", "x9", "", " ", None])
+customer_ids = st.sampled_from(
+    [
+        "12345",
+        "12345.0",
+        "12346.0",
+        "17850",
+        "A-7",
+        "x9",
+        "",
+        " ",
+        None,
+        "\t",
+        "nan",
+        "\u00a012346 ",
+    ]
+)
 descriptions = st.sampled_from(
     ["MUG", "CRÈME LANTERN, WHITE", 'BOX "SMALL"', "TIN; RED", "Ünïcode ☃", "  padded  "]
 )
@@ -74,7 +89,7 @@ def logs(draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30) -> pd.DataFrame
     """A log as text cells (UCI names); some rows repeated exactly; at least one customer."""
     rows = draw(st.lists(lines(), min_size=min_rows, max_size=max_rows))
     rows += draw(st.lists(st.sampled_from(rows), max_size=5))  # exact duplicates
-    keep = draw(lines().filter(lambda r: r[6] is not None and str(r[6]).strip() != ""))
+    keep = draw(lines().filter(lambda r: _customer(r[6]) is not None))
     rows.insert(draw(st.integers(0, len(rows))), keep)
     return pd.DataFrame(rows, columns=UCI_COLUMNS, dtype=object)
 
@@ -82,6 +97,8 @@ def logs(draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30) -> pd.DataFrame
 def _customer(value: object) -> str | None:
     """A customer id as the definitions read it: trimmed text, ``17850.0`` as ``17850``."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if str(value).strip().lower() in ("nan", "none", "null"):
         return None
     text = re.sub(r"\.0+$", "", str(value).strip())
     return text or None
@@ -317,3 +334,78 @@ def test_fuzz_corrupted_parquet_and_xlsx(
     path = tmp_path_factory.mktemp("fuzz") / f"orders.{kind}"
     path.write_bytes(data.draw(corruptions(VALID[kind])))
     _only_segmint_errors(path)
+
+
+# ---------------------------------------------------------------- exact spend
+#: Every quantity and price segmint reads exactly: 12 digits and 6 decimals, 11 and 8.
+quantities = st.decimals(-(10**12) + 1, 10**12 - 1, places=6, allow_nan=False)
+prices = st.decimals(-(10**11) + 1, 10**11 - 1, places=8, allow_nan=False)
+
+
+def _text(value: Decimal, style: int) -> str:
+    """A number as exports write it: plain, with trailing zeros cut, or in E notation."""
+    if style == 0:
+        return f"{value:f}"
+    if style == 1:
+        return f"{value.normalize():f}"
+    return f"{value.normalize():E}" if value else "0"
+
+
+@FAST
+@given(
+    amounts=st.lists(
+        st.tuples(quantities, prices, st.integers(0, 2), st.integers(0, 2)),
+        min_size=1,
+        max_size=8,
+    )
+)
+@example(amounts=[(Decimal(1000), Decimal("0.123456"), 0, 0)])
+@example(amounts=[(Decimal("0.0004"), Decimal(1000), 0, 0)])
+@example(amounts=[(Decimal("999999999999.999999"), Decimal("99999999999.99999999"), 0, 0)] * 3)
+def test_spend_is_exact_for_extreme_quantities_and_prices(
+    amounts: list[tuple[Decimal, Decimal, int, int]],
+) -> None:
+    """Spend equals Python's ``decimal`` sum, rounded once to a double, for any value kept."""
+    rows = [
+        (
+            str(536_000 + i),
+            "P1",
+            "x",
+            _text(q, style),
+            "2010-12-01 08:26:00",
+            _text(p, style),
+            str(customer),
+            "UK",
+        )
+        for i, (q, p, customer, style) in enumerate(amounts)
+    ]
+    log = pd.DataFrame(rows, columns=UCI_COLUMNS, dtype=object)
+    table = customer_features(log, features="monetary").table.set_index("customer_id")
+    for customer in {c for _, _, c, _ in amounts}:
+        spend = sum((q * p for q, p, c, _ in amounts if c == customer), Decimal(0))
+        assert table.loc[str(customer), "monetary"] == float(spend), (customer, spend)
+
+
+@FAST
+@given(
+    value=st.one_of(
+        st.decimals(10**12, 10**30, places=0, allow_nan=False),  # too large
+        st.decimals(0, 1, places=12, allow_nan=False).filter(
+            lambda d: d != d.quantize(Decimal("1e-8"))
+        ),
+    ),
+    column=st.sampled_from(["Quantity", "UnitPrice"]),
+)
+def test_spend_that_cannot_be_exact_is_refused(value: Decimal, column: str) -> None:
+    """A value past the exact types is an error naming it, never a silent 0 or a rounding."""
+    if column == "Quantity" and value < 10**12 and value == value.quantize(Decimal("1e-6")):
+        return  # fits the quantity type
+    log = pd.DataFrame(
+        [("536000", "P1", "x", "1", "2010-12-01 08:26:00", "1", "7", "UK")] * 2,
+        columns=UCI_COLUMNS,
+        dtype=object,
+    )
+    log.loc[1, "InvoiceNo"] = "536001"
+    log.loc[1, column] = f"{value:f}"
+    with pytest.raises(SegmintError, match="cannot be counted exactly"):
+        customer_features(log, features="monetary")

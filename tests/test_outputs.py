@@ -43,12 +43,12 @@ def test_check_folder_errors(tmp_path: Path) -> None:
 def test_atomic_file(tmp_path: Path) -> None:
     target = tmp_path / "c.csv"
     target.write_text("old")
-    with pytest.raises(KeyboardInterrupt), atomic_file(target) as tmp:
+    with pytest.raises(KeyboardInterrupt), atomic_file(target, force=True) as tmp:
         tmp.write_text("new, half")
         raise KeyboardInterrupt
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["c.csv"]
-    with atomic_file(target) as tmp:
+    with atomic_file(target, force=True) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
 

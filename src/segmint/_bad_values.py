@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segmint.errors import SegmintError
-from segmint.rules import text_value, value_checks
+from segmint.rules import ident, value_checks
 
 if TYPE_CHECKING:
     from segmint.engines.base import Engine
@@ -48,7 +48,10 @@ def check_values(
         n_bad = int(row[name] or 0)
         if n_bad == 0:
             continue
-        sample = engine.fetch(f"SELECT {text_value(col)} AS v FROM raw WHERE {bad} LIMIT 1")
+        sample = engine.fetch(
+            f"SELECT NULLIF(TRIM(CAST({ident(col)} AS VARCHAR)), '') AS v FROM raw "
+            f"WHERE {bad} LIMIT 1"
+        )
         value = sample.to_pylist()[0]["v"] if sample.num_rows else "?"
         first = f"first: {value!r}{_csv_line(source, col, value)}"
         if name == "invoice_date":
@@ -56,6 +59,15 @@ def check_values(
                 f"{source.label}: {n_bad} value(s) in column {col!r} are not dates "
                 f"({first}); use a form like 2010-12-01 08:26:00, or leave out "
                 "the date features"
+            )
+        if _finite(value):  # read, but not exactly (too large, or too many decimals)
+            what = "quantities with up to 12 digits before the point and 6 after"
+            if name == "unit_price":
+                what = "prices with up to 11 digits before the point and 8 after"
+            raise SegmintError(
+                f"{source.label}: {n_bad} value(s) in column {col!r} cannot be counted exactly "
+                f"({first}); segmint reads {what}: "
+                "fix those rows, or round them"
             )
         comma = isinstance(value, str) and re.fullmatch(r"[-+]?\d+,\d+", value)
         raise SegmintError(
@@ -67,6 +79,16 @@ def check_values(
                 else "fix or remove those rows"
             )
         )
+
+
+def _finite(value: object) -> bool:
+    """Whether a sample value reads as a finite number (Python's reading, as the engines')."""
+    import math
+
+    try:
+        return math.isfinite(float(str(value).strip()))
+    except ValueError:
+        return False
 
 
 def _csv_line(source: Source, col: str, value: object, max_rows: int = 5_000_000) -> str:

@@ -8,12 +8,14 @@ kept. The rules themselves are SQL in :mod:`segmint.rules`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
 from segmint.errors import SegmintError
+from segmint.io.sources import EncodingError, with_file_encoding
 from segmint.presets import DEFAULT_RULE, Layout, Request, resolve_layout
 from segmint.rules import (
     DESCRIPTOR_NEEDS,
@@ -27,6 +29,7 @@ from segmint.rules import (
     row_query,
     text_of,
     text_value,
+    trim,
     value_checks,
 )
 from segmint.schema import DEFAULT_FEATURES, Audit, required_columns, resolve_columns
@@ -149,21 +152,53 @@ def clean(
         For a source without columns, with two columns of one name, without a needed column,
         with values that do not read, or without any row that has a customer id.
     """
+    req = request or Request()
+    if columns:
+        req = replace(req, columns={**req.columns, **columns})
+    if source.header is not None:  # known from sniffing: fail before the engine reads it
+        _resolve(source.header, features, req, dated, source.label)
+    args = (features, req, exclude_service_codes, descriptors, dated)
+    try:
+        return _clean(engine, source, *args)
+    except EncodingError:
+        # the first MiB said UTF-8 and a later byte did not: read the whole file as Latin-1
+        # if all of it is (the Kaggle copy of Online Retail), else say what mixes
+        latin = with_file_encoding(source)
+        if latin is None:
+            raise
+        return _clean(engine, latin, *args)
+
+
+def _resolve(
+    names: Sequence[str], features: Sequence[str], req: Request, dated: bool, label: str
+) -> tuple[Layout, tuple[str, ...], dict[str, str]]:
+    """The layout, the required canonical columns and ``{canonical: raw_column}``."""
+    needed = required_columns(features)
+    layout = resolve_layout(names, req, label)
+    if dated:  # a window needs the day of every line; spend is kept when it can be
+        needed = tuple(dict.fromkeys((*needed, "invoice_date")))
+    found = resolve_columns(names, layout.columns, required=needed, source=label)
+    return layout, needed, dict(found)
+
+
+def _clean(
+    engine: Engine,
+    source: Source,
+    features: Sequence[str],
+    req: Request,
+    exclude_service_codes: bool,
+    descriptors: bool,
+    dated: bool,
+) -> Cleaned:
+    """:func:`clean` in one encoding."""
     described = engine.register(source, "raw")
     if not described:
         raise SegmintError(f"{source.label} has no columns; export the transactions again")
     names = [c for c, _ in described]
     if len(set(names)) != len(names):
-        dupes = sorted({c for c in names if names.count(c) > 1})
+        dupes = sorted(c for c, n in Counter(names).items() if n > 1)
         raise SegmintError(f"{source.label} has two columns named {dupes[0]!r}; rename one")
-    needed = required_columns(features)
-    req = request or Request()
-    if columns:
-        req = replace(req, columns={**req.columns, **columns})
-    layout = resolve_layout(names, req, source.label)
-    if dated:  # a window needs the day of every line; spend is kept when it can be
-        needed = tuple(dict.fromkeys((*needed, "invoice_date")))
-    found = resolve_columns(names, layout.columns, required=needed, source=source.label)
+    layout, needed, found = _resolve(names, features, req, dated, source.label)
     need = {p for f in features for p in PARTIALS.get(f, ())}
     if descriptors:
         extra = descriptor_partials(found)
@@ -173,7 +208,15 @@ def clean(
         )
     if dated:
         needed += tuple(c for c in ("quantity", "unit_price") if c in found and c not in needed)
-    types, cancel, rule = _prepare(engine, source, layout, found, dict(described))
+    kinds = dict(described)
+    for canonical, col in found.items():  # one rule for every format: values are scalars
+        kind = kinds.get(col, "VARCHAR").upper()
+        if any(t in kind for t in ("STRUCT", "MAP", "[]", "LIST", "UNION", "BLOB")):
+            raise SegmintError(
+                f"{source.label}: column {col!r} ({canonical}) holds {kind.split('(')[0]} "
+                "values, not text, numbers or dates; export it as plain values"
+            )
+    types, cancel, rule = _prepare(engine, source, layout, found, kinds)
     audit = _clean_lines(
         engine,
         source,
@@ -185,6 +228,8 @@ def clean(
         dated=dated,
         cancel=cancel,
     )
+    if "recency_days" in features:  # (descriptors alone do without a customer's dates)
+        _check_dates(engine, source, found)
     warnings: list[str] = []
     if audit.cancellation_invoices == 0:
         warnings.append(
@@ -395,7 +440,10 @@ def _clean_lines(
 
     odd = sum(int(c["rows"]) for c in counts if c.get("__odd") and not c["__no_id"])
     if not sort_lines:
-        engine.materialize("lines", lines_query(rows, fp_cols, kept, need))
+        try:
+            engine.materialize("lines", lines_query(rows, fp_cols, kept, need))
+        except Exception as exc:  # an exact sum that overflows
+            raise source.read_error(exc) from None
     customer_id = customer_rule(text_of("customer_key"))
     # the sort path gives every customer key once with cancel_invoice NULL
     keys = (
@@ -410,9 +458,9 @@ def _clean_lines(
           FROM ({keys}) AS k
         ), (
           SELECT COUNT(DISTINCT cancel_invoice) AS cancellation_invoices,
-            COUNT(*) FILTER (WHERE cancel_invoice <> TRIM(cancel_invoice)) AS odd_cancel,
+            COUNT(*) FILTER (WHERE cancel_invoice <> {trim("cancel_invoice")}) AS odd_cancel,
             {
-            "(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> TRIM(value))"
+            f"(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> {trim('value')})"
             if sort_lines
             else "COALESCE(SUM(__odd), 0)"
         } AS odd_values
@@ -427,7 +475,10 @@ def _clean_lines(
         exact_sql, _ = row_query(
             found, types, checks, fingerprint=fingerprint, raw_keys=False, need=need, cancel=cancel
         )
-        engine.materialize("lines", lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
+        try:
+            engine.materialize("lines", lines_query(f"({exact_sql}) AS r", fp_cols, kept, need))
+        except Exception as exc:  # an exact sum that overflows
+            raise source.read_error(exc) from None
         customer_id = "customer_key"
         extra = engine.fetch(
             "SELECT COUNT(DISTINCT customer_key) AS customers, "
@@ -445,9 +496,12 @@ def _clean_lines(
             need=day_need,
             cancel=cancel,
         )
-        engine.materialize(
-            "dated", dated_lines_query(f"({day_sql}) AS r", fp_cols, kept, money=money)
-        )
+        try:
+            engine.materialize(
+                "dated", dated_lines_query(f"({day_sql}) AS r", fp_cols, kept, money=money)
+            )
+        except Exception as exc:  # an exact sum that overflows
+            raise source.read_error(exc) from None
     if staged:
         engine.drop("staged")
     partials = ", ".join(["n_products", *(p for p in need if p not in ("month", "country"))])
@@ -474,3 +528,21 @@ def _clean_lines(
     if audit.customers == 0:
         raise no_customers
     return audit
+
+
+def _check_dates(engine: Engine, source: Source, found: Mapping[str, str]) -> None:
+    """Fail when a customer has no date on any line: its recency cannot be told.
+
+    (A silent 0 would call it a customer of the last day; a NULL would stop the clustering
+    further on. The fix is the user's: fill the dates in, or leave out ``recency_days``.)
+    """
+    row = engine.fetch(
+        "SELECT COUNT(*) AS n, MIN(customer_id) AS first FROM ("
+        "SELECT customer_id FROM clean GROUP BY customer_id HAVING MAX(last_date) IS NULL) AS u"
+    ).to_pylist()[0]
+    if int(row["n"] or 0):
+        raise SegmintError(
+            f"{source.label}: {row['n']} customer(s) have no date on any line (first: "
+            f"{row['first']!r}); fill in column {found['invoice_date']!r}, or leave out "
+            "recency_days"
+        )

@@ -320,6 +320,9 @@ def _reading(
     }
 
 
+ForceFileOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+
+
 def _inputs(paths: list[str] | None, table: str | None) -> Any:
     """Files or globs, or the catalog table of ``--table``."""
     from segmint.io.sources import CatalogTable
@@ -353,6 +356,7 @@ def features(
     spark_master: MasterOpt = None,
     spark_remote: RemoteOpt = None,
     table: TableOpt = None,
+    force: ForceFileOpt = False,
     quiet: QuietOpt = False,
     as_of: AsOfOpt = None,
     window: WindowOpt = None,
@@ -363,14 +367,14 @@ def features(
     pseudonymize_key: KeyOpt = None,
 ) -> None:
     """Write the per-customer table (customer_id, n_products, n_canceled_orders, ...)."""
-    from segmint.io.outputs import output_kind
-    from segmint.pipeline import customer_features, export_features
+    from segmint.pipeline import check_output, customer_features, export_features
 
-    output_kind(output)
+    given = _inputs(inputs, table)
+    check_output(output, given, force=force)
     progress = Progress(quiet)
     progress("reading, cleaning and aggregating")
     result = customer_features(
-        _inputs(inputs, table),
+        given,
         features=features,
         columns=_mapping(column),
         exclude_service_codes=exclude_service_codes,
@@ -386,7 +390,7 @@ def features(
         spark_remote=spark_remote,
     )
     progress(f"writing {len(result.table):,} customers to {output}")
-    export_features(result, output)
+    export_features(result, output, force=force)
     for note in result.notes:
         _err(f"note: {note}")
     for warning in result.warnings:
@@ -575,6 +579,7 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="scored.csv or scored.parquet")],
     column: ColumnOpt = None,
     encoding: EncodingOpt = None,
+    force: ForceFileOpt = False,
     quiet: QuietOpt = False,
     as_of: AsOfOpt = None,
     window: WindowOpt = None,
@@ -589,11 +594,10 @@ def predict(
     Each customer is marked known, returning or new (customer_status), and the features and
     segment shares are compared with training (population stability index).
     """
-    from segmint.io.outputs import atomic_file, output_kind
-    from segmint.io.tables import write_table
+    from segmint.pipeline import check_output, export_table
     from segmint.scoring import score
 
-    kind = output_kind(output)
+    check_output(output, inputs, force=force, also=[model])
     progress = Progress(quiet)
     progress("aggregating the new log with the model's rules")
     scored = score(
@@ -610,10 +614,7 @@ def predict(
     statuses = scored.changes.get("statuses", {})
     if statuses and not quiet:
         _err("customers: " + ", ".join(f"{n:,} {s}" for s, n in statuses.items()))
-    with atomic_file(output) as tmp:
-        final = tmp.with_suffix(kind)
-        write_table(scored.table, final)
-        final.replace(tmp)
+    export_table(scored.table, output, force=force)
     progress(f"wrote {len(scored.table):,} customers to {output}")
 
 

@@ -20,16 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from segmint._checks import check_customers, check_options
 from segmint._engine_choice import get_engine
+from segmint._export import check_output, export_features, export_table
 from segmint._versions import versions
 from segmint.engines.base import Engine
 from segmint.errors import SegmintError
-from segmint.io.outputs import (
-    atomic_file,
-    atomic_folder,
-    check_folder,
-    output_kind,
-    write_files,
-)
+from segmint.io.outputs import atomic_folder, write_files
 from segmint.io.tables import write_table
 
 if TYPE_CHECKING:
@@ -44,8 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunResult",
+    "check_output",
     "customer_features",
     "export_features",
+    "export_table",
     "get_engine",
     "load",
     "run",
@@ -217,15 +214,6 @@ def customer_features(
             eng.close()
 
 
-def export_features(result: FeatureTable, output: Path) -> None:
-    """Write the customer table atomically to ``output`` (CSV or Parquet by extension)."""
-    kind = output_kind(output)
-    with atomic_file(output) as tmp:
-        final = tmp.with_suffix(kind)
-        write_table(result.table, final)
-        os.replace(final, tmp)
-
-
 @dataclass
 class RunResult:
     """What :func:`run` produced.
@@ -359,7 +347,7 @@ def run(
     check_options(k, k_range, scale, gmm_criterion, mixture)
     target = Path(outdir) if outdir is not None else None
     if target is not None:
-        check_folder(target, force=force)  # fail before any work
+        check_output(target, inputs, force=force, folder=True)  # fail before any work
     early()  # before forking the report process and starting the import thread
     reporter = _start_reporter(threads) if report and target is not None else None
     try:

@@ -24,6 +24,9 @@ __all__ = [
     "FEATURE_DTYPES",
     "FEATURE_SQL",
     "PARTIALS",
+    "PRICE_TYPE",
+    "QUANTITY_TYPE",
+    "WHITESPACE",
     "WINDOW_FEATURE_SQL",
     "cancel_sql",
     "canonical_select",
@@ -31,15 +34,33 @@ __all__ = [
     "dated_lines_query",
     "descriptor_partials",
     "descriptor_sql",
+    "exact_double",
     "feature_sql",
+    "ident",
     "lines_query",
     "order_query",
     "row_query",
     "text_of",
     "text_value",
+    "trim",
     "value_checks",
     "window_feature_sql",
 ]
+
+#: Every character Python's ``str.strip()`` removes (tabs, no-break and other Unicode spaces):
+#: text values of every format are trimmed of these, and blank ones are missing.
+WHITESPACE = "".join(chr(i) for i in range(0x3001) if chr(i).isspace())
+
+#: Exact types quantities and prices are read as: 12 integer digits and 6 decimals, 11 and 8.
+#: Their product (DECIMAL(37, 14); Spark: DECIMAL(38, 14)) is exact on both engines; a value
+#: that does not fit, or needs more decimals than the double it reads as, is refused.
+QUANTITY_TYPE = "DECIMAL(18, 6)"
+PRICE_TYPE = "DECIMAL(19, 8)"
+_EXACT_TYPES = {"quantity": QUANTITY_TYPE, "unit_price": PRICE_TYPE}
+
+#: Text written for a missing value by pandas (``nan``, ``None``) and databases (``NULL``),
+#: in any letter case: a customer id spelt so is missing, as a NaN or blank one is.
+MISSING_WORDS = ("nan", "none", "null")
 
 #: Date layouts found in exports of these files, tried in order.
 DATE_FORMATS: tuple[str, ...] = (
@@ -73,6 +94,15 @@ DESCRIPTOR_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def exact_double(expr: str) -> str:
+    """An exact (DECIMAL) sum of spend as the nearest double, rounded once.
+
+    Through text: the decimal-to-double casts of the engines may be off by one unit in the
+    last place, their text-to-double ones are not.
+    """
+    return f"CAST(CAST({expr} AS VARCHAR) AS DOUBLE)"
+
+
 #: SQL of each feature over the table ``clean`` grouped by customer (DuckDB dialect). ``clean``
 #: has one row per customer for its purchases (``cancel_invoice`` NULL) and one per cancellation
 #: invoice, with partial counts over the clean lines (see :func:`segmint.clean.clean`).
@@ -84,8 +114,9 @@ FEATURE_SQL: dict[str, str] = {
         "DATE_DIFF('day', CAST(COALESCE(MAX(last_date) FILTER (WHERE cancel_invoice IS NULL), "
         "MAX(last_date)) AS DATE), CAST((SELECT MAX(last_date) FROM clean) AS DATE))"
     ),
-    # net spend: purchases less cancellations (cancellation lines have negative quantities)
-    "monetary": "CAST(COALESCE(SUM(amount), 0) AS DOUBLE)",
+    # net spend: purchases less cancellations (cancellation lines have negative quantities);
+    # the exact sum, then the nearest double (see exact_double)
+    "monetary": exact_double("COALESCE(SUM(amount), 0)"),
     # every invoice is either a cancellation or not, so all invoices = both counts
     "cancel_rate": (
         "CAST(COUNT(cancel_invoice) AS DOUBLE) / "
@@ -110,11 +141,11 @@ FEATURE_DTYPES: dict[str, str] = {
 DESCRIPTOR_SQL: dict[str, tuple[str, tuple[str, ...]]] = {
     "net_spend": (FEATURE_SQL["monetary"], ("amount",)),
     "gross_spend": (
-        "CAST(COALESCE(SUM(amount) FILTER (WHERE cancel_invoice IS NULL), 0) AS DOUBLE)",
+        exact_double("COALESCE(SUM(amount) FILTER (WHERE cancel_invoice IS NULL), 0)"),
         ("amount",),
     ),
     "cancelled_value": (
-        "CAST(COALESCE(-SUM(amount) FILTER (WHERE cancel_invoice IS NOT NULL), 0) AS DOUBLE)",
+        exact_double("COALESCE(-SUM(amount) FILTER (WHERE cancel_invoice IS NOT NULL), 0)"),
         ("amount",),
     ),
     "n_orders": (FEATURE_SQL["n_orders"], ("n_orders",)),
@@ -164,12 +195,35 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def ident(name: str) -> str:
+    """A column name quoted for SQL."""
+    return _ident(name)
+
+
 def text_value(col: str) -> str:
     return text_of(_ident(col))
 
 
+def trim(expr: str) -> str:
+    """``expr`` (text) without :data:`WHITESPACE` at either end.
+
+    Trimming a set of characters costs far more than the check that nothing needs trimming
+    (:func:`_plain`), which most values pass; only the others are trimmed.
+    """
+    return f"(CASE WHEN {_plain(expr)} THEN {expr} ELSE TRIM({expr}, '{WHITESPACE}') END)"
+
+
 def text_of(expr: str) -> str:
-    return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
+    return f"NULLIF({trim(f'CAST({expr} AS VARCHAR)')}, '')"
+
+
+def _value_text(col: str) -> str:
+    """A number or date column as text trimmed of spaces, blank as NULL.
+
+    Spaces only: the costlier :func:`trim` of every kind of whitespace is for the text that
+    names things (ids, codes, invoices); a number or date with a tab in it does not read.
+    """
+    return f"NULLIF(TRIM(CAST({_ident(col)} AS VARCHAR)), '')"
 
 
 def _number(col: str, sql_type: str) -> str:
@@ -180,6 +234,18 @@ def _number(col: str, sql_type: str) -> str:
     return f"TRY_CAST(TRIM(CAST({_ident(col)} AS VARCHAR)) AS DOUBLE)"
 
 
+def _exact(col: str, sql_type: str, exact_type: str) -> str:
+    """A quantity or price as the exact DECIMAL ``exact_type`` (NULL when it does not fit).
+
+    Text is read as written (``0.123456`` is 0.123456, not the double nearest to it); only
+    text the cast does not read as it stands (blank, say) is trimmed.
+    """
+    if _is_numeric(sql_type):
+        return f"TRY_CAST({_ident(col)} AS {exact_type})"
+    trimmed = f"TRIM(CAST({_ident(col)} AS VARCHAR))"
+    return f"COALESCE(TRY_CAST({_ident(col)} AS {exact_type}), TRY_CAST({trimmed} AS {exact_type}))"
+
+
 def _is_numeric(sql_type: str) -> bool:
     upper = sql_type.upper()
     return any(t in upper for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "NUMERIC"))
@@ -188,7 +254,7 @@ def _is_numeric(sql_type: str) -> bool:
 def _timestamp(col: str, sql_type: str) -> str:
     if any(t in sql_type.upper() for t in ("TIMESTAMP", "DATE")):
         return f"CAST({_ident(col)} AS TIMESTAMP)"
-    text = text_value(col)
+    text = _value_text(col)
     tries = ", ".join(f"TRY_STRPTIME({text}, '{fmt}')" for fmt in DATE_FORMATS)
     return f"COALESCE({tries})"
 
@@ -223,7 +289,7 @@ def canonical_select(
         col = found[name]
         kind = types.get(col, "VARCHAR")
         if name == "customer_id":
-            expr = f"NULLIF(REGEXP_REPLACE({text_value(col)}, '[.]0+$', ''), '')"
+            expr = customer_rule(text_value(col))
         elif name in ("quantity", "unit_price"):
             expr = _number(col, kind)
         elif name == "invoice_date":
@@ -257,14 +323,28 @@ def value_checks(
         if name == "invoice_date":
             if any(t in kind.upper() for t in ("TIMESTAMP", "DATE")):
                 continue
-            bad = f"{text_value(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
+            bad = f"{_value_text(col)} IS NOT NULL AND {_timestamp(col, kind)} IS NULL"
         elif _is_numeric(kind):  # a number is never blank: skip the text round trip
-            bad = f"{_ident(col)} IS NOT NULL AND NOT isfinite({_number(col, kind)})"
+            value = _number(col, kind)
+            bad = (
+                f"{_ident(col)} IS NOT NULL AND (NOT isfinite({value}){_inexact(name, col, kind)})"
+            )
         else:
             value = _number(col, kind)
-            bad = f"{text_value(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value}))"
+            bad = (
+                f"{_value_text(col)} IS NOT NULL AND ({value} IS NULL OR NOT isfinite({value})"
+                f"{_inexact(name, col, kind)})"
+            )
         checks.append((name, col, bad))
     return checks
+
+
+def _inexact(name: str, col: str, kind: str) -> str:
+    """`` OR ...`` true when a finite quantity or price has no exact reading (see _exact)."""
+    if name not in _EXACT_TYPES:
+        return ""
+    exact = _exact(col, kind, _EXACT_TYPES[name])
+    return f" OR {exact} IS NULL OR CAST({exact} AS DOUBLE) <> {_number(col, kind)}"
 
 
 def _is_text(sql_type: str) -> bool:
@@ -273,22 +353,33 @@ def _is_text(sql_type: str) -> bool:
 
 
 def customer_rule(text: str) -> str:
-    """The customer id rule on a text expression: ``17850.0`` reads ``17850``, blank is NULL."""
-    return f"NULLIF(REGEXP_REPLACE({text}, '[.]0+$', ''), '')"
+    """The customer id rule on trimmed text: ``17850.0`` reads ``17850``; blank, ``nan``,
+    ``None`` and ``NULL`` (any case: what pandas and databases write for a missing value,
+    and a NaN number reads as) are NULL."""
+    words = ", ".join(f"'{w}'" for w in MISSING_WORDS)
+    return (
+        f"CASE WHEN LOWER({text}) IN ({words}) THEN NULL "
+        f"ELSE NULLIF(REGEXP_REPLACE({text}, '[.]0+$', ''), '') END"
+    )
 
 
 def _no_customer(col: str, kind: str) -> str:
     """True when a row has no customer id, with the costly rule only where it can matter.
 
     A text id that is not blank and starts with a character from ``0`` to ``~`` (so neither
-    a space, which TRIM strips, nor a dot, nor a non-ASCII character, which TRIM may strip)
-    is never empty after the rule.
+    whitespace, which the trim strips, nor a dot, nor a non-ASCII character, which the trim
+    may strip) other than ``n`` or ``N`` (``nan``, ``None``, ``NULL``) is never empty after
+    the rule. A number is missing when NULL or NaN (or infinite).
     """
     ident = _ident(col)
+    if _is_numeric(kind) and any(t in kind.upper() for t in ("DOUBLE", "FLOAT", "REAL")):
+        # not isnan(): DuckDB answers it from Parquet statistics, which leave NaN out
+        return f"({ident} IS NULL OR NOT isfinite({ident}))"
     if not _is_text(kind):
         return f"({ident} IS NULL)"
     return (
         f"(CASE WHEN {ident} IS NULL THEN TRUE WHEN {ident} < '0' OR {ident} >= chr(128) "
+        f"OR ({ident} >= 'N' AND {ident} < 'O') OR ({ident} >= 'n' AND {ident} < 'o') "
         f"THEN {customer_rule(text_value(col))} IS NULL ELSE FALSE END)"
     )
 
@@ -301,20 +392,18 @@ def _is_cancel(col: str, kind: str) -> str:
     ident = _ident(col)
     return (
         f"(CASE WHEN {ident} LIKE 'C%' OR {ident} LIKE 'c%' THEN TRUE "
-        f"WHEN {ident} LIKE ' %' OR {ident} >= chr(128) THEN {full} ELSE FALSE END)"
+        f"WHEN {ident} < '!' OR {ident} >= chr(128) THEN {full} ELSE FALSE END)"
     )
 
 
 def _plain(ident: str) -> str:
-    """True when TRIM cannot change this text: no space or non-ASCII character at either end.
+    """True when the trim cannot change this text: nothing up to a space (tabs, line breaks)
+    and no non-ASCII character at either end.
 
     Checking that is cheaper than trimming every row; only text that fails the check goes
     through the full rule.
     """
-    return (
-        f"NOT ({ident} LIKE ' %' OR {ident} LIKE '% ' OR {ident} >= chr(128) "
-        f"OR RIGHT({ident}, 1) >= chr(128))"
-    )
+    return f"({ident} >= '!' AND {ident} < chr(128) AND RIGHT({ident}, 1) BETWEEN '!' AND '~')"
 
 
 def _price(col: str, kind: str) -> str:
@@ -335,7 +424,7 @@ def _service(col: str, kind: str) -> str:
     if not _is_text(kind):
         return full
     ident = _ident(col)
-    return f"(CASE WHEN {ident} < 'A' AND NOT {ident} LIKE ' %' THEN FALSE ELSE {full} END)"
+    return f"(CASE WHEN {ident} < 'A' AND {ident} >= '!' THEN FALSE ELSE {full} END)"
 
 
 def row_query(
@@ -406,10 +495,11 @@ def row_query(
     if "country" in need:
         exprs.append(f"{text_value(found['country'])} AS __country")
     if "amount" in need:
-        qty = _number(found["quantity"], kind("quantity"))
-        # TRY_CAST: a value that is not finite must reach the value check (raised after the
-        # pass that counts it), not fail the pass
-        amount = f"TRY_CAST({qty} AS DECIMAL(18, 3)) * TRY_CAST({price} AS DECIMAL(18, 4))"
+        qty = _exact(found["quantity"], kind("quantity"), QUANTITY_TYPE)
+        exact_price = _exact(found["unit_price"], kind("unit_price"), PRICE_TYPE)
+        # exact: DECIMAL(18, 6) x DECIMAL(19, 8); TRY_CAST: a value that does not fit must
+        # reach the value check (raised after the pass that counts it), not fail the pass
+        amount = f"{qty} * {exact_price}"
         # a cancellation never adds to spend: a UCI reversal line (negative quantity)
         # subtracts; a shop export's cancelled order keeps its positive quantities (it is the
         # purchase and its reversal at once), so its lines count 0
@@ -457,7 +547,7 @@ def lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str
     if distinct:
         outer = [
             "COUNT(DISTINCT __stock) FILTER (WHERE __cinv IS NULL) AS n_products",
-            "COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> TRIM(__oinv)) AS __odd"
+            f"COUNT(*) FILTER (WHERE __oinv = '' OR __oinv <> {trim('__oinv')}) AS __odd"
             if by_invoice
             else "0 AS __odd",
         ]
@@ -505,12 +595,12 @@ WINDOW_FEATURE_SQL: dict[str, str] = {
         "DATE_DIFF('day', COALESCE(MAX(day) FILTER (WHERE cancel_invoice IS NULL), MAX(day)), "
         "e.period_end)"
     ),
-    "monetary": "CAST(COALESCE(SUM(amount), 0) AS DOUBLE)",  # net spend, as FEATURE_SQL
+    "monetary": FEATURE_SQL["monetary"],  # net spend, as FEATURE_SQL
     "cancel_rate": (
         "CAST(COUNT(DISTINCT cancel_invoice) AS DOUBLE) / "
         "(COUNT(DISTINCT cancel_invoice) + COUNT(DISTINCT order_invoice))"
     ),
-    "net_spend": "CAST(COALESCE(SUM(amount), 0) AS DOUBLE)",
+    "net_spend": FEATURE_SQL["monetary"],
 }
 
 

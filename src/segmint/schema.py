@@ -176,13 +176,20 @@ def resolve_columns(
             if matches:
                 found[canonical] = matches[0]
                 break
-    for canonical in required:
-        if canonical not in found:
-            label = canonical.replace("_", " ")
-            raise SegmintError(
-                f"{source} has no {label} column; columns are {columns}; "
-                f"map one with --column {canonical}=NAME"
-            )
+    missing = [canonical for canonical in required if canonical not in found]
+    if missing:  # every missing column at once, not one per attempt
+        labels = [canonical.replace("_", " ") for canonical in missing]
+        what = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+        fix = " ".join(f"--column {canonical}=NAME" for canonical in missing)
+        shown = (
+            repr(columns)
+            if len(columns) <= 30
+            else f"{columns[:30]!r} and {len(columns) - 30} more"
+        )
+        raise SegmintError(
+            f"{source} has no {what} column; columns are {shown}; "
+            f"map {'one' if len(missing) == 1 else 'them'} with {fix}"
+        )
     return found
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segmint._export import check_output
 from segmint.errors import SegmintError
-from segmint.io.outputs import atomic_folder, check_folder, write_files
+from segmint.io.outputs import atomic_folder, write_files
 from segmint.io.tables import write_table
 
 if TYPE_CHECKING:
@@ -357,7 +358,7 @@ def track(
         raise SegmintError(f"--every {every}: use one of {', '.join(EVERY)}")
     target = Path(outdir) if outdir is not None else None
     if target is not None:
-        check_folder(target, force=force)
+        check_output(target, inputs, force=force, folder=True, also=[model])
     segmenter = load(model)
     if not hasattr(segmenter, "feature_names_in_"):
         raise SegmintError(f"{model} was fitted on an array; pass a model.skops from segmint run")

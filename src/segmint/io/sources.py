@@ -11,8 +11,8 @@ import csv
 import glob
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -23,12 +23,23 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["CatalogTable", "Inputs", "Source", "is_uri", "resolve_source"]
+__all__ = [
+    "CatalogTable",
+    "EncodingError",
+    "Inputs",
+    "Source",
+    "input_paths",
+    "is_uri",
+    "resolve_source",
+    "with_file_encoding",
+]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+#: Most columns a CSV header may name (Excel's limit; the engine slows down long before).
+MAX_COLUMNS = 16_384
 
 #: A multi-byte UTF-8 sequence (lead byte and continuation bytes).
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]{1,3}")
@@ -109,6 +120,7 @@ class Source:
     uris: list[str] = field(default_factory=list)
     table_name: str | None = None
     name: str | None = None
+    encoding_forced: bool = False
 
     @property
     def locations(self) -> list[str]:
@@ -133,9 +145,14 @@ class Source:
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         lower = text.lower()
         if "invalid unicode" in lower or "not utf-8" in lower:
-            return SegmintError(
+            return EncodingError(
                 f"{self.label} mixes text encodings (bytes that are not {self.encoding}); "
                 "re-save it as UTF-8, or pass --encoding latin-1"
+            )
+        if "overflow" in lower:
+            return SegmintError(
+                f"{self.label}: a customer's spend exceeds what segmint adds up exactly "
+                "(10^24); check the quantities and prices"
             )
         if "no magic bytes" in lower:
             return SegmintError(
@@ -166,6 +183,77 @@ class Source:
         return SegmintError(f"cannot read {self.label}: {first}")
 
 
+class EncodingError(SegmintError):
+    """A CSV read failed on bytes that are not in the encoding sniffed from its first MiB."""
+
+
+def _file_encoding(path: Path) -> str:
+    """``"utf-8"``, ``"latin-1"`` or ``"mixed"``: the whole file, streamed (the error path)."""
+    import codecs
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8_ok, has_sequence, tail = True, False, b""
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            if utf8_ok:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            if not has_sequence and max(chunk, default=0) >= 0x80:
+                has_sequence = bool(_UTF8_SEQUENCE.search(tail + chunk))
+            tail = chunk[-3:]
+            if not utf8_ok and has_sequence:
+                return "mixed"
+    return "utf-8" if utf8_ok else "latin-1"
+
+
+def with_file_encoding(source: Source) -> Source | None:
+    """``source`` read as Latin-1 when its whole files say so (their first MiB said UTF-8).
+
+    Called when a read failed with :class:`EncodingError`; returns None when the encoding was
+    forced or is not the cause. Fails for a file that truly mixes UTF-8 and Latin-1 bytes, and
+    for files of different encodings read together.
+    """
+    if source.format != "csv" or source.encoding_forced or source.encoding != "utf-8":
+        return None
+    found = {path: _file_encoding(path) for path in source.paths}
+    for path, encoding in found.items():
+        if encoding == "mixed":
+            raise SegmintError(
+                f"{path.name} mixes text encodings (UTF-8 and Latin-1 bytes); re-save it "
+                "in one encoding, or force one with --encoding"
+            )
+    if "latin-1" not in found.values():
+        return None
+    _one_encoding(found)
+    return replace(source, encoding="latin-1")
+
+
+def _one_encoding(found: Mapping[Path, str]) -> None:
+    """Fail when files read together are in different encodings, naming one of each."""
+    utf8 = [p for p, e in found.items() if e == "utf-8" and _has_non_ascii(p)]
+    latin = [p for p, e in found.items() if e == "latin-1"]
+    if utf8 and latin:
+        raise SegmintError(
+            f"input files mix text encodings: {utf8[0].name} is UTF-8 and {latin[0].name} is "
+            "Latin-1; re-save them in one encoding (UTF-8), or read them in separate runs"
+        )
+
+
+def _has_non_ascii(path: Path) -> bool:
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            if not chunk.isascii():
+                return True
+    return False
+
+
 def _line_number(text: str) -> int | None:
     match = re.search(r"[Ll]ine:? (\d+)", text)
     return int(match.group(1)) if match else None
@@ -184,11 +272,34 @@ def _format_of(path: Path) -> str:
     )
 
 
+def input_paths(inputs: Inputs) -> list[Path]:
+    """The local files ``inputs`` name, as they exist now (nothing else, and never an error).
+
+    What the output checks compare an output with (:func:`segmint.io.outputs.refuse_inputs`).
+    """
+    if isinstance(inputs, Source):
+        return list(inputs.paths)
+    if not isinstance(inputs, (str, os.PathLike, list, tuple)):
+        return []
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if is_uri(text):
+            continue
+        if os.path.lexists(text):
+            paths.append(Path(text))
+        elif any(ch in text for ch in "*?["):
+            paths.extend(Path(m) for m in sorted(glob.glob(text)))
+    return paths
+
+
 def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     paths: list[Path] = []
     for item in inputs:
         text = str(item)
-        if any(ch in text for ch in "*?["):
+        # an existing file is a path first, whatever its name (``export [copy].csv``)
+        if not os.path.exists(text) and any(ch in text for ch in "*?["):
             matches = sorted(glob.glob(text))
             if not matches:
                 raise SegmintError(f"{text} matches no file; check the pattern")
@@ -255,14 +366,37 @@ def _sniff_csv(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
             "is it a CSV file with a header row?"
         )
     names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter))]
+    if len(names) > MAX_COLUMNS:
+        raise SegmintError(
+            f"{path.name} has {len(names):,} columns, more than a transaction log (or an Excel "
+            f"sheet) holds ({MAX_COLUMNS:,}); export the transaction columns only"
+        )
     if any(not n for n in names):
         raise SegmintError(
             f"{path.name}: column {names.index('') + 1} of the header has no name; name it"
         )
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SegmintError(f"{path.name} has two columns named {dupes[0]!r}; rename one")
+    _check_names(path.name, names)  # by counting: a 1 MiB header took minutes by pairs
     return encoding, delimiter, names
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """The top-level column names of a Parquet file, from its footer (none if unreadable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError):
+        return []  # the engine's read says what is wrong
+
+
+def _check_names(label: str, names: Sequence[str]) -> None:
+    """Fail on a header with two columns of one name (one rule for every format)."""
+    from collections import Counter
+
+    dupes = sorted(n for n, count in Counter(names).items() if count > 1)
+    if dupes:
+        raise SegmintError(f"{label} has two columns named {dupes[0]!r}; rename one")
 
 
 def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool = False) -> Source:
@@ -333,10 +467,18 @@ def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool 
                     "pass files with the same columns"
                 )
         enc = "latin-1" if "latin-1" in encodings else "utf-8"
+        if len(encodings) > 1:  # a UTF-8 file read as Latin-1 would be garbled in silence
+            _one_encoding(
+                {
+                    p: ("latin-1" if e == "latin-1" else "utf-8")
+                    for p, (e, _, _) in zip(paths, sniffed, strict=True)
+                }
+            )
         return Source(
             paths=paths,
             format="csv",
             encoding=enc,
+            encoding_forced=encoding is not None,
             delimiter=delimiters.pop(),
             header=header,
             uris=uris,
@@ -353,4 +495,5 @@ def resolve_source(inputs: Inputs, encoding: str | None = None, *, remote: bool 
                     f"{path.name} is not a Parquet file (no PAR1 magic bytes); "
                     "check the file or its extension"
                 )
+        _check_names(path.name, _parquet_names(path))
     return Source(paths=paths, format="parquet", uris=uris)

@@ -4,6 +4,13 @@
 ``profiles.csv``, scored customers). CSV bytes are always those of pandas' ``to_csv`` with
 ``float_format="%.10g"``; the tables Arrow can write with those bytes (text, integers, short
 floats: every table of a default run) take the fast path, the others go to pandas.
+
+Text written to CSV is made safe for spreadsheets (OWASP's advice on CSV injection): a text
+cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, which Excel and
+LibreOffice would open as a live formula (``=HYPERLINK(...)``, ``+cmd|' /C calc'!A0``), is
+written with a single quote in front (``'=HYPERLINK(...)``). Text that is a plain number
+(``-5``, ``+3.5``, ``-1e3``) is left as it is, and numeric columns are never touched, so
+negative numbers stay numbers. Parquet is written as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +23,12 @@ from segmint.errors import SegmintError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["write_table"]
+__all__ = ["FORMULA_START", "neutralise", "write_segment_lists", "write_table"]
+
+#: A text cell a spreadsheet would open as a formula starts with one of these.
+FORMULA_START = "^[=+\\-@\t\r]"
+#: ... unless it is a plain number (``-5``, ``+3.5``, ``-1e3``).
+_PLAIN_NUMBER = "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
@@ -26,9 +38,39 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
         table.to_parquet(path, index=False)
     elif suffix in (".csv", ".txt", ".tmp", ""):
         if not _write_csv_with_arrow(table, path):
-            table.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+            _neutralised(table).to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
     else:
         raise SegmintError(f"{Path(path).name}: write .csv or .parquet")
+
+
+def neutralise(value: object) -> object:
+    """One cell as written to CSV: text a spreadsheet would run as a formula gets a ``'``."""
+    import re
+
+    if (
+        isinstance(value, str)
+        and re.match(FORMULA_START, value)
+        and not re.match(_PLAIN_NUMBER, value)
+    ):
+        return "'" + value
+    return value
+
+
+def _neutralised(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with :func:`neutralise` applied to its text cells (a copy only if needed)."""
+    import pandas as pd
+
+    out = table
+    for i in range(table.shape[1]):
+        values = table.iloc[:, i]
+        if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+            continue
+        changed = values.map(neutralise)
+        if not changed.equals(values):
+            if out is table:
+                out = table.copy()
+            out.iloc[:, i] = changed
+    return out
 
 
 def _text(value: str) -> Any:
@@ -100,6 +142,11 @@ def _csv_field(column: Any) -> Any:
         return text
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         text = pc.cast(column, pa.large_string())
+        formula = pc.match_substring_regex(text, FORMULA_START)
+        if pc.any(formula).as_py():  # as :func:`neutralise`
+            formula = pc.and_(formula, pc.invert(pc.match_substring_regex(text, _PLAIN_NUMBER)))
+            quoted = pc.binary_join_element_wise(_text("'"), text, _text(""))
+            text = pc.if_else(formula, quoted, text)
         if len(text) and (pc.sum(pc.binary_length(text)).as_py() or 0) >= 16 * len(text):
             # long text repeats (segment names): quote each distinct value once
             coded = pc.dictionary_encode(text)

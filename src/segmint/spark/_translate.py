@@ -26,7 +26,7 @@ applies the few rewrites below, where a plain transpile would be wrong or would 
     (``segmint_<id>_raw`` ...), so they never replace a view of the same name in a shared session.
 
 Checked and left to sqlglot: ``FILTER (WHERE ...)`` clauses (Spark 3.2+), ``TRY_CAST``,
-``DECIMAL`` sums (Spark widens ``SUM(DECIMAL(37, 7))`` to ``DECIMAL(38, 7)`` as DuckDB does), and
+``DECIMAL`` sums (the exact spend: Spark types ``SUM(DECIMAL(38, 14))`` as DuckDB does), and
 ``REGEXP_REPLACE``: DuckDB replaces the first match, Spark every match, which is the same for the
 anchored patterns the rules use; :func:`translate` refuses an unanchored one.
 

@@ -9,7 +9,7 @@ give ``None``, and the report then shows only its technical sections.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -71,6 +71,16 @@ def plain_warnings(metrics: Mapping[str, Any], kmeans_unstable: list[str]) -> li
     return out
 
 
+def _exact_amounts(actions: Sequence[Mapping[str, Any]], row: Any) -> list[dict[str, Any]]:
+    """The actions, their money at stake read from ``profiles.csv`` (to the cent), not from the
+    6-significant-digit copy in metrics.json, so the figures match the segment table."""
+    out = []
+    for action in actions:
+        exact = _float(row.get(str(action.get("at_stake")))) if len(row) else None
+        out.append({**action, "amount": action.get("amount") if exact is None else exact})
+    return out
+
+
 def business_summary(
     metrics: Mapping[str, Any],
     profiles: pd.DataFrame,
@@ -106,7 +116,7 @@ def business_summary(
                 "label": labels.get(seg, f"{seg}: {item['name']}"),
                 "color": colors.get(seg, "#999999"),
                 "phrases": list(item.get("phrases") or []),
-                "actions": list(item.get("actions") or []),
+                "actions": _exact_amounts(item.get("actions") or [], row),
                 "customers": int(row.get("size", 0) or 0),
                 "customer_share": _float(row.get("share")),
                 "turnover": _float(row.get("turnover")),

@@ -51,7 +51,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("data", "The data and its audit"),
     ("features", "The features"),
     ("kmeans", "KMeans segments"),
-    ("gmm", "Gaussian mixture segments"),
+    ("gmm", "Mixture segments"),
     ("agreement", "Agreement and stability"),
     ("next-steps", "Scoring new customers"),
     ("run", "Parameters and versions"),

@@ -64,6 +64,38 @@ EXPECTED = pd.DataFrame(
     }
 )
 
+# fmt: off
+#: Dates with time-zone offsets as shop exports write them (and ISO), some crossing midnight in
+#: UTC, among dates without one: the recency_days of :func:`utc_recency_days`.
+OFFSET_ROWS = [
+    ("1001", "P1", "LANTERN", 1, "2024-03-01 22:00:00 -0500", 2.5, "501", "United States"),  # 03-02 03:00
+    ("1002", "P2", "MUG", 2, "2024-03-02 00:30:00 +0200", 3.0, "502", "Germany"),  # 03-01 22:30
+    ("1003", "P1", "LANTERN", 1, "2024-03-04 10:12:00 +0000", 2.5, "503", "United Kingdom"),
+    ("1004", "P3", "BOX", 3, "2024-03-03T23:30:00-01:00", 1.0, "501", "Portugal"),  # 03-04 00:30
+    ("1005", "P2", "MUG", 1, "2024-03-05T00:45:00+01:00", 3.0, "502", "France"),  # 03-04 23:45
+    ("1006", "P3", "BOX", 2, "2024-03-02 12:00:00", 1.0, "504", "United Kingdom"),
+    ("1007", "P1", "LANTERN", 1, "2024-03-06 01:00:00 +05:30", 2.5, "503", "India"),  # 03-05 19:30
+]
+# fmt: on
+
+
+def utc_recency_days(path: Path) -> pd.Series:
+    """recency_days of a log as pandas computes it: every date in UTC (no offset: already UTC)."""
+    frame = pd.read_csv(path, dtype=str)
+    stamps = pd.to_datetime(frame["InvoiceDate"], utc=True, format="ISO8601")
+    days = stamps.dt.tz_convert(None).dt.normalize()
+    last = days.groupby(frame["CustomerID"]).max()
+    return (days.max() - last).dt.days.rename("recency_days")
+
+
+@pytest.fixture
+def offset_log(tmp_path: Path) -> Path:
+    """OFFSET_ROWS as a UCI-layout CSV."""
+    path = tmp_path / "offsets.csv"
+    pd.DataFrame(OFFSET_ROWS, columns=UCI_COLUMNS).to_csv(path, index=False)
+    return path
+
+
 #: Audit figures for ROWS.
 EXPECTED_AUDIT = {
     "rows_read": 14,

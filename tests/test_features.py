@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import EXPECTED, EXPECTED_AUDIT
+from conftest import EXPECTED, EXPECTED_AUDIT, utc_recency_days
 from segmint.errors import SegmintError
 from segmint.features import parse_features
 from segmint.pipeline import customer_features
@@ -39,6 +39,15 @@ def test_excluding_service_codes_and_nonpositive_prices(log_csv: Path) -> None:
     assert result.audit.rows_kept == EXPECTED_AUDIT["rows_kept"] - 3
     row = result.table.set_index("customer_id").loc["12347"]
     assert (row["n_products"], row["n_canceled_orders"]) == (1, 1)
+
+
+def test_dates_with_offsets_are_read_in_utc(offset_log: Path) -> None:
+    """``+0000``, ``-0500``, ISO ``+01:00``: the instant's UTC date, as pandas converts it."""
+    result = customer_features(offset_log, features=["recency_days"], pseudonymize=False)
+    got = result.table.set_index("customer_id")["recency_days"]
+    expected = utc_recency_days(offset_log)
+    assert got.to_dict() == expected.to_dict() == {"501": 1, "502": 1, "503": 0, "504": 3}
+    assert result.audit.rows_kept == 7
 
 
 def test_parse_features() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import EXPECTED, EXPECTED_AUDIT, require
+from conftest import EXPECTED, EXPECTED_AUDIT, require, utc_recency_days
 
 
 def _missing() -> str | None:
@@ -121,6 +121,14 @@ def test_translation_rewrites() -> None:
     with pytest.raises(ValueError, match="anchor the pattern"):
         translate("SELECT REGEXP_REPLACE(a, '[.]0+', '') FROM raw")
     assert spark_size("2GB") == "2048m" and spark_size("512MiB") == "512m"
+    assert java_date_pattern("%Y-%m-%d %H:%M:%S %z") == "y-M-d H:m:s [xxx][xx][x]"
+    utc = translate(
+        "SELECT CAST(timezone('UTC', TRY_STRPTIME(d, '%Y-%m-%d %H:%M:%S %z')) AS TIMESTAMP)"
+    )
+    assert (
+        "TO_UTC_TIMESTAMP(TRY_TO_TIMESTAMP(d, 'y-M-d H:m:s [xxx][xx][x]'), CURRENT_TIMEZONE())"
+        in utc
+    )
 
 
 # --------------------------------------------------------------- same table as DuckDB
@@ -145,6 +153,30 @@ def test_shop_exports_equal_duckdb(spark: SparkSession, tmp_path: Path) -> None:
         assert distributed.audit == local.audit
         assert distributed.cancellation_rule == local.cancellation_rule
     assert not [t for t in spark.catalog.listTables() if t.name.startswith("segmint_")]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_offsets_equal_duckdb_in_any_session_time_zone(
+    spark: SparkSession, offset_log: Path, tmp_path: Path, zone: str
+) -> None:
+    """Dates with offsets are read as their UTC wall clock whatever the session time zone."""
+    from shop_exports import EXPECTED as SHOP
+    from shop_exports import write_shopify
+
+    shop = write_shopify(tmp_path / "shop.csv", offsets=True)
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        local, distributed = _both(offset_log, features=FEATURE_COLUMNS, pseudonymize=False)
+        pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)
+        recency = distributed.table.set_index("customer_id")["recency_days"]
+        assert recency.to_dict() == utc_recency_days(offset_log).to_dict()
+        assert distributed.audit == local.audit
+        local, distributed = _both(shop, features=FEATURE_COLUMNS, pseudonymize=False)
+        pd.testing.assert_frame_equal(distributed.table, local.table, check_exact=True)
+        pd.testing.assert_frame_equal(distributed.table, SHOP, check_dtype=False, atol=1e-12)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
 
 
 def test_real_file_equals_duckdb(spark: SparkSession, real_log: Path) -> None:

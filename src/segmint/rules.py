@@ -23,6 +23,7 @@ __all__ = [
     "DESCRIPTOR_SQL",
     "FEATURE_DTYPES",
     "FEATURE_SQL",
+    "OFFSET_DATE_FORMATS",
     "PARTIALS",
     "PRICE_TYPE",
     "QUANTITY_TYPE",
@@ -71,6 +72,14 @@ DATE_FORMATS: tuple[str, ...] = (
     "%m/%d/%Y %H:%M:%S",
     "%Y-%m-%d",
     "%m/%d/%Y",
+)
+
+#: Date layouts with a time-zone offset (``2024-03-01 10:12:00 +0000``, as Shopify writes, or
+#: ISO ``2024-03-01T10:12:00+01:00``), tried after :data:`DATE_FORMATS`; the instant is read as
+#: its wall clock in UTC (a naive TIMESTAMP, as the other layouts give).
+OFFSET_DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%dT%H:%M:%S%z",
 )
 
 #: Partial columns of the table ``clean`` that each feature reads (besides ``n_products``).
@@ -255,8 +264,12 @@ def _timestamp(col: str, sql_type: str) -> str:
     if any(t in sql_type.upper() for t in ("TIMESTAMP", "DATE")):
         return f"CAST({_ident(col)} AS TIMESTAMP)"
     text = _value_text(col)
-    tries = ", ".join(f"TRY_STRPTIME({text}, '{fmt}')" for fmt in DATE_FORMATS)
-    return f"COALESCE({tries})"
+    tries = [f"TRY_STRPTIME({text}, '{fmt}')" for fmt in DATE_FORMATS]
+    tries += [
+        f"CAST(timezone('UTC', TRY_STRPTIME({text}, '{fmt}')) AS TIMESTAMP)"
+        for fmt in OFFSET_DATE_FORMATS
+    ]
+    return f"COALESCE({', '.join(tries)})"
 
 
 def canonical_select(

@@ -10,6 +10,13 @@ applies the few rewrites below, where a plain transpile would be wrong or would 
     ``TRY_TO_TIMESTAMP(text, 'M/d/y H:m')``: DuckDB parses ``12/1/2010 8:26`` with ``%m/%d``, so
     the Java pattern must use the single-letter (any width) fields, not ``MM/dd``, which would
     return NULL for one-digit days.
+``timezone('UTC', x)``
+    DuckDB's UTC wall clock of a ``TIMESTAMP WITH TIME ZONE`` (a date read with ``%z``, which
+    becomes the Java offset fields ``[xxx][xx][x]``: ``+0000``, ``+01:00``, ``+01``). It becomes
+    ``TO_UTC_TIMESTAMP(x, CURRENT_TIMEZONE())``: a timestamp whose wall clock in the session
+    time zone is the UTC wall clock, as a date without offset reads in that zone, whatever
+    ``spark.sql.session.timeZone`` is; the ``CAST(... AS TIMESTAMP)`` around it (Spark's
+    ``TIMESTAMP_NTZ``) keeps that wall clock.
 ``isfinite(x)``
     Not a Spark function: ``(NOT ISNAN(x) AND ABS(x) < CAST('Infinity' AS DOUBLE))``, NULL for
     NULL as in DuckDB.
@@ -58,6 +65,8 @@ _JAVA_FIELDS: dict[str, str] = {
     "M": "m",
     "S": "s",
     "%": "%",
+    # DuckDB's %z reads +HHMM, +HH:MM and +HH (not Z): optional Java offset fields, widest first.
+    "z": "[xxx][xx][x]",
 }
 
 
@@ -116,6 +125,15 @@ def _rewrite(node: exp.Expression, tables: Mapping[str, str]) -> exp.Expression:
         if name == "TRY_STRPTIME" and len(args) == 2 and isinstance(args[1], exp.Literal):
             pattern = exp.Literal.string(java_date_pattern(args[1].this))
             return exp.Anonymous(this="TRY_TO_TIMESTAMP", expressions=[args[0], pattern])
+        if (
+            name == "TIMEZONE"
+            and len(args) == 2
+            and isinstance(args[0], exp.Literal)
+            and str(args[0].this).upper() == "UTC"
+        ):
+            # The UTC wall clock of an instant, as a timestamp read in the session time zone.
+            zone = exp.Anonymous(this="CURRENT_TIMEZONE", expressions=[])
+            return exp.Anonymous(this="TO_UTC_TIMESTAMP", expressions=[args[1], zone])
         if name == "ISFINITE" and len(args) == 1:
             value = args[0]
             infinity = exp.cast(exp.Literal.string("Infinity"), exp.DataType.Type.DOUBLE)

@@ -164,3 +164,15 @@ def test_real_three_months_not_flagged(real_counts):
     s, _ = sel.select(CountMixture(), real_counts, range(1, 11), n_bootstrap=8, random_state=0)
     check = sel.structure_check(real_counts, s)
     assert check["verdict"] == "structure", check
+
+
+def test_three_count_features_skip_the_single_population_and_say_so() -> None:
+    """With 3+ count features the cell integrals cost minutes: not compared, and said so."""
+    from segmint.model import Segmenter
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson([4.0, 1.0, 2.0], size=(400, 3)).astype(float)
+    seg = Segmenter(k_range=(1, 3), n_bootstrap=0, random_state=0).fit(X)
+    assert seg.structure_["bic_single"] is None
+    assert seg.structure_["single_population"].startswith("not compared")
+    assert not any("ARI" in r or "Jaccard" in r for r in seg.structure_["reasons"])

@@ -44,6 +44,7 @@ from segmint.cluster.stability import jaccard_per_segment
 
 __all__ = [
     "MARGIN",
+    "MAX_SINGLE_COUNTS",
     "MIN_ARI",
     "MIN_JACCARD",
     "Selection",
@@ -511,6 +512,11 @@ def _single_loglik(
     return out
 
 
+#: The single-population comparison integrates count cells with product quadrature: fast for
+#: 1-2 count features, minutes for 3 or more, so above this it is not made (and said so).
+MAX_SINGLE_COUNTS: int = 2
+
+
 def single_population(
     X: np.ndarray, *, count_features: Any = "auto", maxiter: int = 500
 ) -> dict[str, Any]:
@@ -621,25 +627,31 @@ def structure_check(
         raise ValueError(
             f"criterion_name={selection.criterion_name!r} should be 'BIC' for the structure check"
         )
-    single = single if single is not None else single_population(X, count_features=count_features)
+    counts = (
+        count_columns(np.asarray(X, dtype=np.float64))
+        if isinstance(count_features, str)
+        else np.asarray(count_features, dtype=bool)
+    )
+    if single is None and int(counts.sum()) <= MAX_SINGLE_COUNTS:
+        single = single_population(X, count_features=counts)
     bic_mix = float(selection.criterion["mean"].min())
-    delta = float(single["bic"]) - bic_mix
+    delta = float(single["bic"]) - bic_mix if single is not None else float("nan")
     k = selection.n_components
     det = selection.details.get(k, {})
     ari = float(det.get("mean_ari", selection.stability.get(k, float("nan"))))
     jac = list(det.get("jaccard", []))
     min_jac = float(np.nanmin(jac)) if jac and np.isfinite(jac).any() else float("nan")
     reasons = []
-    if delta <= margin:
+    if single is not None and delta <= margin:
         reasons.append(
             f"a single correlated population fits about as well or better (BIC {delta:+.1f} "
             f"units against the best mixture; needs more than +{margin:g})"
         )
     if selection.on_edge:
         reasons.append(f"the choice, {k} components, is on the edge of the searched range")
-    if not ari >= min_ari:
+    if math.isfinite(ari) and ari < min_ari:  # not measured (no bootstrap): no verdict on it
         reasons.append(f"bootstrap mean ARI {ari:.3f} is below {min_ari:g}")
-    if jac and not min_jac >= min_jaccard:
+    if jac and math.isfinite(min_jac) and min_jac < min_jaccard:
         reasons.append(f"a segment's bootstrap Jaccard is {min_jac:.3f}, below {min_jaccard:g}")
     out: dict[str, Any] = json_safe(
         {
@@ -647,7 +659,11 @@ def structure_check(
             "reasons": reasons,
             "n_components": k,
             "bic_mixture": bic_mix,
-            "bic_single": float(single["bic"]),
+            "bic_single": float(single["bic"]) if single is not None else None,
+            "single_population": "compared"
+            if single is not None
+            else f"not compared: more than {MAX_SINGLE_COUNTS} count features (its cell "
+            "probabilities cost too much); the other checks still apply",
             "delta_bic": delta,
             "mean_ari": ari,
             "min_jaccard": min_jac,

@@ -171,9 +171,7 @@ def customer_features(
     >>> result = customer_features("online_retail.csv")  # doctest: +SKIP
     >>> result.table.head()  # doctest: +SKIP
     """
-    from segmint.clean import clean
     from segmint.features import feature_table, parse_features
-    from segmint.io.sources import resolve_source
     from segmint.presets import request
     from segmint.windows import customer_table, parse_as_of, parse_window
 
@@ -194,14 +192,14 @@ def customer_features(
         )
     )
     try:
-        source = resolve_source(inputs, encoding=encoding, remote=eng.reads_remote)
-        cleaned = clean(
+        cleaned = _read_and_clean(
             eng,
-            source,
-            features=names,
-            exclude_service_codes=exclude_service_codes,
+            inputs,
+            encoding,
+            names,
+            exclude_service_codes,
+            asked,
             dated=day is not None or span is not None,
-            request=asked,
         )
         table, period = customer_table(cleaned, names, as_of=day, window=span)
         result = feature_table(
@@ -212,6 +210,33 @@ def customer_features(
     finally:
         if not given:
             eng.close()
+
+
+def _read_and_clean(
+    eng: Engine,
+    inputs: Inputs,
+    encoding: str | None,
+    names: Sequence[str],
+    exclude_service_codes: bool,
+    asked: Any,
+    *,
+    dated: bool,
+    descriptors: bool = False,
+) -> Cleaned:
+    """Resolve the inputs for ``eng`` and clean them: the first half of every verb."""
+    from segmint.clean import clean
+    from segmint.io.sources import resolve_source
+
+    source = resolve_source(inputs, encoding=encoding, remote=eng.reads_remote)
+    return clean(
+        eng,
+        source,
+        features=names,
+        exclude_service_codes=exclude_service_codes,
+        dated=dated,
+        descriptors=descriptors,
+        request=asked,
+    )
 
 
 @dataclass
@@ -335,9 +360,7 @@ def run(
     """
     from segmint._described import gather
     from segmint._startup import early, import_in_background
-    from segmint.clean import clean
     from segmint.features import feature_table, needs_tokens, parse_features
-    from segmint.io.sources import resolve_source
     from segmint.presets import request
     from segmint.windows import customer_table, parse_as_of, parse_window
 
@@ -362,16 +385,17 @@ def run(
         )
         try:
             progress("reading, cleaning and aggregating")
-            source = resolve_source(inputs, encoding=encoding, remote=eng.reads_remote)
-            cleaned = clean(
+            cleaned = _read_and_clean(
                 eng,
-                source,
-                features=names,
-                exclude_service_codes=exclude_service_codes,
+                inputs,
+                encoding,
+                names,
+                exclude_service_codes,
+                asked,
                 dated=day is not None or span is not None,
                 descriptors=True,
-                request=asked,
             )
+            source = cleaned.source
             if engine == "spark" and cleaned.audit.customers > spark_collect_limit:
                 if needs_tokens(cleaned, pseudonymize):
                     raise SegmintError(

@@ -178,6 +178,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         ``n_components``, ``covariance_type``, ``bic``, ``aic`` per grid cell.
     gmm_n_components_ : int
         Chosen number of mixture components.
+    gmm_n_segments_ : int
+        Mixture segments: ``gmm_n_components_``, or fewer when components that only shape one
+        clearly separated group were combined (:mod:`segmint.cluster.combine`).
+    gmm_groups_ : ndarray of int, shape (gmm_n_components_,)
+        Segment (before ``gmm_order_``) of every component.
+    gmm_combination_ : dict
+        :meth:`segmint.cluster.combine.Combination.to_dict` of the choice.
     gmm_covariance_type_ : str
         Chosen covariance structure.
     gmm_evidence_ : {"clear", "indistinguishable", "fixed"}
@@ -196,8 +203,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Posterior probability of that mixture segment.
     kmeans_order_ : ndarray of int, shape (k_,)
         ``kmeans_order_[label]`` is the stable segment number of a ``kmeans_`` label.
-    gmm_order_ : ndarray of int, shape (gmm_n_components_,)
-        The same for ``gmm_`` components.
+    gmm_order_ : ndarray of int, shape (gmm_n_segments_,)
+        The same for the mixture's segments (``gmm_groups_`` of its components).
     kmeans_names_ : list of str
         Name of each KMeans segment, indexed by segment number.
     gmm_names_ : list of str
@@ -495,6 +502,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.gmm_ = mix.model
         self.gmm_grid_ = mix.grid
         self.gmm_n_components_ = mix.n_components
+        self.gmm_groups_ = mix.groups
+        self.gmm_n_segments_ = mix.n_segments
+        self.gmm_combination_ = mix.combination.to_dict() if mix.combination else {}
         self.gmm_covariance_type_ = mix.covariance_type
         self.gmm_evidence_ = mix.evidence
         self.gmm_reason_ = mix.reason
@@ -505,7 +515,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
             self.gmm_reason_ += f"; fitted on a seeded sample of {LARGE_SAMPLE_SIZE:,} customers"
         proba = self._gmm_proba(Xs)
         gmm_raw = proba.argmax(axis=1)
-        self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_components_, mix.centres)
+        self.gmm_order_ = stable_order(Xs, gmm_raw, self.gmm_n_segments_, mix.centres)
         gmm_labels = self.gmm_order_[gmm_raw]
         gmm_prob = proba.max(axis=1)
 
@@ -528,7 +538,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         # Profiles and names (in original units, on everyone).
         frame = pd.DataFrame(Xs, columns=names)
         km_prof = profile_table(frame, km_labels, self.k_, "kmeans")
-        gmm_prof = profile_table(frame, gmm_labels, self.gmm_n_components_, "gmm")
+        gmm_prof = profile_table(frame, gmm_labels, self.gmm_n_segments_, "gmm")
         overall_median = {str(f): float(v) for f, v in frame.median().items()}
         self.kmeans_names_ = name_segments(km_prof, names, overall_median)
         self.gmm_names_ = name_segments(gmm_prof, names, overall_median)
@@ -537,7 +547,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.profiles_ = pd.concat([km_prof, gmm_prof], ignore_index=True)
         empty = int((gmm_prof["size"] == 0).sum())
         if empty:
-            notes.append(f"GMM: {empty} of {self.gmm_n_components_} components got no customer")
+            notes.append(f"GMM: {empty} of {self.gmm_n_segments_} segments got no customer")
 
         # Back to the caller's row order.
         self.labels_ = np.empty(n, dtype=np.int64)
@@ -593,7 +603,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def _gmm_proba(self, Xa: np.ndarray) -> np.ndarray:
         return _mix.probabilities(
-            self.gmm_, self.mixture, Xa, self.transform_, self.jitter_columns_
+            self.gmm_,
+            self.mixture,
+            Xa,
+            self.transform_,
+            self.jitter_columns_,
+            getattr(self, "gmm_groups_", None),
         )
 
     def _gmm_assign(self, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ __all__ = [
 #: Value of the ``format`` key of a saved model.
 MODEL_FORMAT: str = "segmint-model"
 #: Version of the layout of the saved dict; a file with a higher one needs a newer segmint.
-FORMAT_VERSION: int = 2
+FORMAT_VERSION: int = 3
 #: Types a segmint model file may contain that skops does not trust by default. The file holds
 #: only scikit-learn estimators, numpy arrays and builtins; with skops 0.16 all of them are
 #: trusted, so this list is what an older or stricter skops may report (``np.log1p`` and its
@@ -55,6 +55,8 @@ EXPECTED_UNTRUSTED_TYPES: frozenset[str] = frozenset(
 )
 #: Format 2 added the count mixture: ``params["mixture"]``, ``gmm_count_features`` and the
 #: selection's ``mixture_selection`` and ``structure``. A format-1 file is a Gaussian mixture.
+#: Format 3 added ``gmm_groups``, the segment of every mixture component (components that only
+#: shape one segment are combined); in older files every component is a segment.
 _MIXTURES = ("count", "gaussian")
 
 _FIX = "pass the model.skops a `segmint run` wrote, or fit a new one with `segmint run`"
@@ -92,6 +94,7 @@ def _state(segmenter: Any) -> dict[str, Any]:
         "gmm_names": list(segmenter.gmm_names_),
         "jitter_columns": [bool(v) for v in segmenter.jitter_columns_],
         "gmm_count_features": [bool(v) for v in segmenter.gmm_count_features_],
+        "gmm_groups": [int(v) for v in segmenter.gmm_groups_],
         "metadata": dict(getattr(segmenter, "metadata_", {}) or {}),
         "feature_ranges": {
             k: [float(a), float(b)] for k, (a, b) in segmenter.feature_ranges_.items()
@@ -115,6 +118,7 @@ def _state(segmenter: Any) -> dict[str, Any]:
             "fit_sample_size": int(segmenter.fit_sample_size_),
             "mixture_selection": segmenter.mixture_selection_,
             "structure": segmenter.structure_,
+            "combination": segmenter.gmm_combination_,
         },
     }
 
@@ -371,9 +375,18 @@ def _layout_problem(obj: dict[str, Any]) -> str | None:
         ):
             return f"gmm_count_features is not {n_features} flags"
     k, m = len(centres), len(means)
-    if not _permutation(obj["kmeans_order"], k) or not _permutation(obj["gmm_order"], m):
+    groups = obj.get("gmm_groups", list(range(m)))
+    if not (
+        isinstance(groups, list)
+        and len(groups) == m
+        and all(_is_int(g) for g in groups)
+        and sorted(set(groups)) == list(range(len(set(groups))))
+    ):
+        return f"gmm_groups is not a segment for each of the {m} components"
+    g = len(set(groups))
+    if not _permutation(obj["kmeans_order"], k) or not _permutation(obj["gmm_order"], g):
         return "kmeans_order or gmm_order is not a numbering of the segments"
-    if not _strings(obj["kmeans_names"], k) or not _strings(obj["gmm_names"], m):
+    if not _strings(obj["kmeans_names"], k) or not _strings(obj["gmm_names"], g):
         return "kmeans_names or gmm_names is not one name per segment"
     jitter = obj["jitter_columns"]
     if not (isinstance(jitter, list) and len(jitter) == n_features):
@@ -518,6 +531,11 @@ def _rebuild(obj: dict[str, Any], estimator: Callable[..., E]) -> E:
         ),
         "mixture_selection_": sel.get("mixture_selection", {}),
         "structure_": sel.get("structure", {}),
+        "gmm_groups_": np.asarray(
+            obj.get("gmm_groups", range(int(sel["gmm_n_components"]))), dtype=np.int64
+        ),
+        "gmm_n_segments_": len(obj["gmm_order"]),
+        "gmm_combination_": sel.get("combination", {}),
     }
     if obj.get("metadata"):
         fitted["metadata_"] = dict(obj["metadata"])

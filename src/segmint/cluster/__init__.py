@@ -154,6 +154,8 @@ def describe(segmenter: Any) -> dict[str, Any]:
             "structure": getattr(segmenter, "structure_", {}),
             "grid": segmenter.gmm_grid_.to_dict(orient="records"),
             "n_components": segmenter.gmm_n_components_,
+            "n_segments": getattr(segmenter, "gmm_n_segments_", segmenter.gmm_n_components_),
+            "combination": getattr(segmenter, "gmm_combination_", {}),
             "covariance_type": segmenter.gmm_covariance_type_,
             "criterion": segmenter.gmm_criterion,
             "evidence": segmenter.gmm_evidence_,

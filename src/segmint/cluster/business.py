@@ -112,7 +112,7 @@ def describe_segments(
         raise SegmintError("internal: the descriptors and the customer table differ in rows")
     labels = {
         "kmeans": (np.asarray(segmenter.labels_), int(segmenter.k_)),
-        "gmm": (np.asarray(segmenter.gmm_labels_), int(segmenter.gmm_n_components_)),
+        "gmm": (np.asarray(segmenter.gmm_labels_), int(segmenter.gmm_n_segments_)),
     }
     business, names, details = business_profiles(customers, labels)
     segmenter.kmeans_names_ = names["kmeans"]

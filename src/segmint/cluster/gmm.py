@@ -421,3 +421,9 @@ class JitteredGMM(BaseEstimator):
         cols = np.asarray(self.jitter_columns, dtype=bool)
         out: np.ndarray = self.model_.predict(self.transform(cell_centres(X, cols)))
         return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Posterior probabilities of the components at the cell centres."""
+        cols = np.asarray(self.jitter_columns, dtype=bool)
+        out: np.ndarray = self.model_.predict_proba(self.transform(cell_centres(X, cols)))
+        return out

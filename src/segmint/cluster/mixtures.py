@@ -22,6 +22,7 @@ import pandas as pd
 from segmint.cluster import gmm as _gmm
 from segmint.cluster import json_safe
 from segmint.cluster import selection as _sel
+from segmint.cluster.combine import Combination, CombinedMixture, combine, group_proba
 from segmint.cluster.count_mixture import CountMixture
 from segmint.cluster.transform import cell_centres
 
@@ -59,8 +60,30 @@ class MixtureFit:
     structure: dict[str, Any]
     count_features: np.ndarray
     details: dict[int, dict[str, Any]]  # bootstrap of every candidate, in raw labels
-    centres: np.ndarray  # (n_components, n_features), original units
+    centres: np.ndarray  # (n_segments, n_features), original units
     notes: list[str] = field(default_factory=list)
+    combination: Combination | None = None  # components -> segments (combine.combine)
+
+    @property
+    def n_segments(self) -> int:
+        """Segments: the components, or fewer when components were combined."""
+        return self.n_components if self.combination is None else self.combination.n_groups
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Segment of every component (``arange(n_components)`` when none were combined)."""
+        if self.combination is None:
+            return np.arange(self.n_components)
+        return self.combination.groups
+
+    @property
+    def segment_details(self) -> dict[str, Any] | None:
+        """The bootstrap of the segments shown (of the combined ones when combined)."""
+        if self.combination is not None and self.combination.combined:
+            return self.combination_details
+        return self.details.get(self.n_components)
+
+    combination_details: dict[str, Any] | None = None
 
 
 def count_mask(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -96,8 +119,9 @@ def _choose(
     k: int | None,
     criterion: str,
     kind: str,
-) -> tuple[int, str, str, dict[str, Any], dict[str, Any]]:
-    """The rule (or the user's k) and the structure check: (n, evidence, reason, sel, check)."""
+) -> tuple[int, str, str, dict[str, Any], dict[str, Any], _sel.Selection]:
+    """The rule (or the user's k) and the structure check: (n, evidence, reason, sel, check,
+    the selection in BIC the check judged)."""
     table = _sel.criterion_table(values)
     name = criterion.upper()
     if k is None:
@@ -129,9 +153,73 @@ def _choose(
     out["n_components"] = chosen
     out["stability"] = {str(n): stab[n] for n in sorted(stab)}
     reason = f"{kind}: {reason}"
+    return chosen, evidence, reason, json_safe(out), structure, bic_selection
+
+
+def _segments(
+    chosen: int,
+    proba: np.ndarray,
+    estimator: Any,
+    X: np.ndarray,
+    mask: np.ndarray,
+    bic_selection: _sel.Selection,
+    structure: dict[str, Any],
+    *,
+    n_bootstrap: int,
+    seed: int,
+    n_jobs: int | None,
+) -> tuple[Combination, dict[str, Any] | None, dict[str, Any]]:
+    """Combine the chosen mixture's components (:func:`segmint.cluster.combine.combine`).
+
+    When components are combined, the segments' stability is measured by refitting and
+    combining in every resample (:class:`~segmint.cluster.combine.CombinedMixture`), and the
+    structure check judges the segments with it. Returns (combination, its bootstrap or None,
+    structure check).
+    """
+    comb = combine(proba)
+    if not comb.combined:
+        return comb, None, structure
+    reference = group_proba(proba, comb.groups, comb.n_groups).argmax(axis=1)
+    details = None
+    if n_bootstrap:
+        details = _sel.bootstrap_stability(
+            CombinedMixture(estimator),
+            X,
+            chosen,
+            reference,
+            n_bootstrap=n_bootstrap,
+            random_state=seed + chosen,
+            n_jobs=n_jobs,
+            n_segments=comb.n_groups,
+        )
+    judged = _replace(bic_selection, details={chosen: details} if details else {}, stability={})
+    counts = np.asarray(mask, dtype=bool) & np.all(X >= 0, axis=0)
+    single = None if structure.get("bic_single") is None else {"bic": structure["bic_single"]}
+    check = _sel.structure_check(X, judged, count_features=counts, single=single)
+    if single is None:  # more count features than the single population is compared on
+        check["single_population"] = structure.get("single_population")
+    check["n_segments"] = comb.n_groups
+    return comb, details, check
+
+
+def _finish(reason: str, structure: dict[str, Any], comb: Combination) -> str:
+    if comb.combined:
+        reason += f"; {comb.reason}"
     if structure["verdict"] != "structure":
         reason += "; structure check: no clear structure"
-    return chosen, evidence, reason, json_safe(out), structure
+    return reason
+
+
+def _segment_centres(centres: np.ndarray, weights: np.ndarray, comb: Combination) -> np.ndarray:
+    """Centres of the segments: the components' centres weighted by their shares."""
+    if not comb.combined:
+        return centres
+    w = np.asarray(weights, dtype=np.float64)
+    out = np.zeros((comb.n_groups, centres.shape[1]))
+    total = np.zeros(comb.n_groups)
+    np.add.at(out, comb.groups, centres * w[:, None])
+    np.add.at(total, comb.groups, w)
+    return out / np.maximum(total, 1e-300)[:, None]
 
 
 def _bootstrapper(
@@ -209,16 +297,21 @@ def fit_count(
         est, X, lambda n: models[n].predict(X), details, n_bootstrap, bootstrap_seed, n_jobs
     )
     values = aic if criterion == "aic" else bic
-    chosen, evidence, reason, selection, structure = _choose(
+    chosen, evidence, reason, selection, structure, judged = _choose(
         values, bic, stability_of, details, X, mask, k=k, criterion=criterion, kind="count mixture"
     )
     model = models[chosen]
+    comb, comb_details, structure = _segments(
+        chosen, model.predict_proba(X), est, X, mask, judged, structure,
+        n_bootstrap=n_bootstrap, seed=bootstrap_seed, n_jobs=n_jobs,
+    )  # fmt: skip
     centres = model.mean_.copy()
     g = ~mask
     centres[:, g] = np.sign(centres[:, g]) * np.expm1(np.abs(centres[:, g]))
     return MixtureFit(
-        model, chosen, COUNT_MIXTURE_LABEL, evidence, reason, grid, selection, structure, mask,
-        details, centres,
+        model, chosen, COUNT_MIXTURE_LABEL, evidence, _finish(reason, structure, comb), grid,
+        selection, structure, mask, details, _segment_centres(centres, model.weights_, comb),
+        combination=comb, combination_details=comb_details,
     )  # fmt: skip
 
 
@@ -288,7 +381,7 @@ def fit_gaussian(
     )
     values = {n: draws[criterion][(n, best_cov[n])] for n in k_values}
     bic_values = {n: draws["bic"][(n, best_cov[n])] for n in k_values}
-    chosen, evidence, reason, selection, structure = _choose(
+    chosen, evidence, reason, selection, structure, judged = _choose(
         values,
         bic_values,
         stability_of,
@@ -305,17 +398,30 @@ def fit_gaussian(
             f"jitter, {_gmm.GMM_N_INIT} EM starts per fit"
         )
     model = models[(chosen, best_cov[chosen])]
+    refit = _gmm.JitteredGMM(
+        chosen, best_cov[chosen], transform=transform.transform, jitter_columns=cols
+    )
+    comb, comb_details, structure = _segments(
+        chosen, model.predict_proba(Zc), refit, X, cols, judged, structure,
+        n_bootstrap=n_bootstrap, seed=bootstrap_seed, n_jobs=n_jobs,
+    )  # fmt: skip
     centres = transform.inverse_transform(model.means_) - 0.5 * cols
     return MixtureFit(
-        model, chosen, best_cov[chosen], evidence, reason, grid, selection, structure, cols,
-        details, centres, notes,
+        model, chosen, best_cov[chosen], evidence, _finish(reason, structure, comb), grid,
+        selection, structure, cols, details, _segment_centres(centres, model.weights_, comb),
+        notes, combination=comb, combination_details=comb_details,
     )  # fmt: skip
 
 
 def probabilities(
-    model: Any, mixture: str, X: np.ndarray, transform: Any, jitter_columns: np.ndarray
+    model: Any,
+    mixture: str,
+    X: np.ndarray,
+    transform: Any,
+    jitter_columns: np.ndarray,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Posterior probabilities of the components for customers ``X`` (original units).
+    """Posterior probabilities of the segments for customers ``X`` (original units).
 
     Parameters
     ----------
@@ -324,15 +430,22 @@ def probabilities(
     X : ndarray of shape (n_samples, n_features)
     transform : fitted feature transform (used by "gaussian")
     jitter_columns : ndarray of bool (used by "gaussian")
+    groups : ndarray of int, shape (n_components,), optional
+        Segment of every component (:attr:`MixtureFit.groups`); by default each component is
+        a segment.
 
     Returns
     -------
-    ndarray of shape (n_samples, n_components)
+    ndarray of shape (n_samples, n_segments)
     """
     if mixture == "count":
         out: np.ndarray = model.predict_proba(X)
     else:
         out = model.predict_proba(transform.transform(cell_centres(X, jitter_columns)))
+    if groups is not None:
+        g = np.asarray(groups, dtype=np.intp)
+        if not np.array_equal(g, np.arange(out.shape[1])):
+            out = group_proba(out, g, int(g.max()) + 1)
     return out
 
 
@@ -350,8 +463,8 @@ def chosen_stability(fit: MixtureFit, order: np.ndarray) -> dict[str, Any]:
     dict
         ``{"mean_ari", "ari", "jaccard"}``.
     """
-    n = fit.n_components
-    det = fit.details.get(n)
+    n = fit.n_segments
+    det = fit.segment_details
     if det is None or not det["ari"]:
         return {"mean_ari": float("nan"), "ari": [], "jaccard": [float("nan")] * n}
     jac = np.full(n, np.nan)

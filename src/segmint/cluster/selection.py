@@ -267,6 +267,7 @@ def _one_resample(
     n: int,
     reference: np.ndarray,
     seed: np.random.SeedSequence,
+    n_segments: int,
 ) -> tuple[float, np.ndarray]:
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, X.shape[0], size=X.shape[0])
@@ -277,7 +278,7 @@ def _one_resample(
     inbag = np.unique(idx)
     labels = np.asarray(model.predict(X[inbag]))
     ref = reference[inbag]
-    return float(adjusted_rand_score(ref, labels)), jaccard_per_segment(ref, labels, n)
+    return float(adjusted_rand_score(ref, labels)), jaccard_per_segment(ref, labels, n_segments)
 
 
 def bootstrap_stability(
@@ -289,6 +290,7 @@ def bootstrap_stability(
     n_bootstrap: int = 20,
     random_state: int = 0,
     n_jobs: int | None = None,
+    n_segments: int | None = None,
 ) -> dict[str, Any]:
     """How well a partition survives resampling the customers.
 
@@ -309,6 +311,9 @@ def bootstrap_stability(
         Seeds the resamples and the refits (one child seed each).
     n_jobs : int or None, default=None
         Processes refitting side by side; the results do not depend on it.
+    n_segments : int or None, default=None
+        Labels of ``reference`` and of the refits when they are not ``n_components`` (a
+        :class:`~segmint.cluster.combine.CombinedMixture` combines components into segments).
 
     Returns
     -------
@@ -318,9 +323,13 @@ def bootstrap_stability(
     """
     X = np.asarray(X, dtype=np.float64)
     reference = np.asarray(reference)
+    segments = int(n_components if n_segments is None else n_segments)
     seeds = np.random.SeedSequence(random_state).spawn(n_bootstrap)
     results = run_tasks(
-        [functools.partial(_one_resample, estimator, X, n_components, reference, s) for s in seeds],
+        [
+            functools.partial(_one_resample, estimator, X, n_components, reference, s, segments)
+            for s in seeds
+        ],
         n_jobs=n_jobs,
     )
     aris = [r[0] for r in results]
@@ -329,7 +338,7 @@ def bootstrap_stability(
             warnings.simplefilter("ignore", RuntimeWarning)  # an empty reference segment: NaN
             jac = np.nanmean(np.vstack([r[1] for r in results]), axis=0)
     else:
-        jac = np.full(n_components, np.nan)
+        jac = np.full(segments, np.nan)
     return {
         "n_components": int(n_components),
         "n_bootstrap": int(n_bootstrap),

@@ -360,3 +360,124 @@ def test_read_run_names_a_missing_column(tmp_path: Path) -> None:
     table.to_csv(outdir / "segments.csv", index=False)
     with pytest.raises(SegmintError, match="kmeans_segment"):
         read_run(outdir)
+
+
+# ----------------------------------------------------------------------------- mixture names
+
+#: What the report calls each kind of mixture, and a word it must not use for that kind.
+_MIXTURE_WORDS = {
+    "count": ("count mixture", "Gaussian"),
+    "gaussian": ("Gaussian mixture", "count mixture"),
+}
+_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture(scope="module", params=["count", "gaussian"])
+def mixture_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A real small run of each kind of mixture (the default count one, and gaussian): its
+    summary, every figure exactly as the report draws it (not encoded), and the page."""
+    from matplotlib.figure import Figure
+
+    import segmint.report
+    from segmint import synth
+    from segmint.pipeline import run
+
+    kind = request.param
+    log, _ = synth.generate(15_000, seed=0)
+    options: dict[str, Any] = {} if kind == "count" else {"mixture": "gaussian"}
+    outdir = tmp_path_factory.mktemp(kind) / "out"
+    run(log, outdir, n_bootstrap=0, k_range=(1, 4), report=False, threads=1, **options)
+    metrics, segments, profiles = read_run(outdir)
+    summary = summarize(metrics, segments, profiles)
+    drawn: list[Figure] = []
+
+    def keep(make: Any) -> bytes:
+        drawn.append(make())
+        return _PNG
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(segmint.report, "_png", keep)
+        pngs = segmint.report.render_figures(summary, segments, n_jobs=1)
+    return {
+        "kind": kind,
+        "metrics": metrics,
+        "summary": summary,
+        "figures": dict(zip(pngs, drawn, strict=True)),
+        "html": render_html(summary, pngs),
+    }
+
+
+def _texts(figure: Any) -> list[str]:
+    """Every piece of text drawn on a figure: titles, axis and tick labels, legends."""
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in figure.findobj(Text) if t.get_visible() and t.get_text()]
+
+
+def test_mixture_labels_come_from_one_place() -> None:
+    from segmint.report._mixture import label_of
+    from segmint.report.style import method_label
+
+    assert label_of("count") == "count mixture"
+    assert label_of("gaussian") == "Gaussian mixture"
+    assert label_of(None) == label_of("other") == "mixture"
+    assert method_label("gmm", "count", start=True) == "Count mixture"
+    assert method_label("gmm", "gaussian") == "Gaussian mixture"
+    assert method_label("kmeans", "count") == "KMeans"
+
+
+def test_figures_name_the_mixture_that_was_fitted(mixture_run: dict[str, Any]) -> None:
+    kind, figures = mixture_run["kind"], mixture_run["figures"]
+    assert mixture_run["metrics"]["gmm"]["mixture"] == kind
+    words, wrong = _MIXTURE_WORDS[kind]
+    texts = {key: _texts(figure) for key, figure in figures.items()}
+    assert not [(k, t) for k, ts in texts.items() for t in ts if wrong in t]
+    assert f"Customers per {words} segment" in texts["gmm_sizes"]
+    assert any(f"Each feature by {words} segment" in t for t in texts["gmm_violins"])
+    assert f"{words[0].upper()}{words[1:]} component" in texts["contingency"]
+
+
+def test_mixture_selection_figure_draws_the_models_that_were_fitted(
+    mixture_run: dict[str, Any],
+) -> None:
+    kind, figure = mixture_run["kind"], mixture_run["figures"]["gmm_selection"]
+    types = {str(r["covariance_type"]) for r in mixture_run["metrics"]["gmm"]["grid"]}
+    for ax in figure.axes:  # BIC and AIC: one curve per kind of model in the grid
+        assert len(ax.get_lines()) == len(types)
+    curves = [line.get_label() for line in figure.axes[0].get_lines()]
+    if kind == "count":
+        assert types == {"negative binomial"} and curves == ["negative binomial"]
+        assert "Shape of components" not in _texts(figure)
+    else:
+        assert types == {"full", "tied", "diag", "spherical"}
+        assert "Shape of components" in _texts(figure)
+
+
+def test_summary_titles_and_captions_name_the_mixture(mixture_run: dict[str, Any]) -> None:
+    kind, summary = mixture_run["kind"], mixture_run["summary"]
+    words, wrong = _MIXTURE_WORDS[kind]
+    shown = {f["key"]: f"{f['title']}. {f['caption']}" for f in summary["figures"]}
+    assert not [text for text in shown.values() if wrong in text]
+    assert all(words in shown[key] for key in ("gmm_selection", "gmm_sizes", "gmm_violins"))
+    titles = {f["key"]: f["title"] for f in summary["figures"]}
+    assert titles["gmm_selection"] == f"Choosing the {words}"
+    headings = [s["heading"] for s in summary["sections"]] + [summary["gmm"]["heading"]]
+    assert not [h for h in headings if wrong in h]
+
+
+def test_page_names_the_mixture_that_was_fitted(mixture_run: dict[str, Any]) -> None:
+    kind, html = mixture_run["kind"], mixture_run["html"]
+    words, wrong = _MIXTURE_WORDS[kind]
+    page = _parse(html)
+    text = " ".join(page.text) + " ".join(
+        a.get(attr, "") for _, a in page.tags for attr in ("alt", "aria-label", "title")
+    )
+    assert wrong not in html  # not in the text, the captions, the alt texts, anywhere
+    assert kind == "gaussian" or "GMM" not in text
+    label = words[0].upper() + words[1:]
+    for shown in (f"Choosing the {words}", f"{label} component profiles", f"{label} components"):
+        assert shown in text

@@ -63,7 +63,11 @@ def run_html(result: Any) -> str:
         ("customers", f"{len(result.segments):,}"),
         ("features", ", ".join(result.features.features)),
         ("KMeans", f"{km.get('k')} segments ({km.get('reason', '')})"),
-        ("Gaussian mixture", f"{gm.get('n_components')} components"),
+        # "count mixture (negative binomial ...)" -> "count mixture"; older runs: Gaussian
+        (
+            str(gm.get("model") or "Gaussian mixture").split(" (")[0],
+            f"{gm.get('n_components')} components",
+        ),
     ]
     if result.outdir is not None and (result.outdir / "report.html").exists():
         rows.append(("report", str(result.outdir / "report.html")))

@@ -490,7 +490,7 @@ def run(
     pseudonymize: PseudoOpt = None,
     pseudonymize_key: KeyOpt = None,
 ) -> None:
-    """Run the whole pipeline: customer table, KMeans and Gaussian mixture, report."""
+    """Run the whole pipeline: customer table, KMeans and a mixture model, report."""
     _run(
         _inputs(inputs, table),
         outdir,

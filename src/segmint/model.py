@@ -547,7 +547,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.profiles_ = pd.concat([km_prof, gmm_prof], ignore_index=True)
         empty = int((gmm_prof["size"] == 0).sum())
         if empty:
-            notes.append(f"GMM: {empty} of {self.gmm_n_segments_} segments got no customer")
+            kind = "count mixture" if self.mixture == "count" else "Gaussian mixture"
+            notes.append(f"{kind}: {empty} of {self.gmm_n_segments_} segments got no customer")
 
         # Back to the caller's row order.
         self.labels_ = np.empty(n, dtype=np.int64)

@@ -164,16 +164,21 @@ def render_figures(
         {"k": r["k"], "wcss": r["wcss"], "silhouette": r["silhouette"]} for r in kmeans["sweep"]
     ]
     grid = _grid_rows(gmm["grid"])
+    mixture = gmm.get("mixture")  # "count" or "gaussian": the words of titles and labels
 
     def sizes(method: Literal["kmeans", "gmm"]) -> Figure:
         ax = plots.segment_sizes(
-            segments, method=method, names=names[method], colors=colors[method]
+            segments,
+            method=method,
+            mixture=mixture,
+            names=names[method],
+            colors=colors[method],
         )
         return ax.get_figure(root=True)  # type: ignore[return-value]
 
     def contingency() -> Figure:
         ax = plots.contingency_heatmap(
-            segments, kmeans_names=names["kmeans"], gmm_names=names["gmm"]
+            segments, kmeans_names=names["kmeans"], gmm_names=names["gmm"], mixture=mixture
         )
         return ax.get_figure(root=True)  # type: ignore[return-value]
 
@@ -229,6 +234,7 @@ def render_figures(
         "gmm_violins": lambda: plots.segment_violins(
             segments,
             method="gmm",
+            mixture=mixture,
             features=features,
             names=names["gmm"],
             colors=colors["gmm"],

@@ -1,5 +1,9 @@
 """The mixture's part of the report summary: a plain explanation, the numbers of components the
-data cannot tell apart, and the structure check.
+data cannot tell apart, and the structure check; and what the report calls the mixture.
+
+:data:`_MIXTURE_TEXT` is the one place the words for each kind of mixture (``metrics.json`` ->
+``gmm.mixture``: ``"count"`` or ``"gaussian"``) are written: headings, captions, figure titles
+and axis labels all take them from :func:`label_of`.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mixture_summary"]
+__all__ = ["kind_of", "label_of", "mixture_summary"]
 
 
 def _number(value: Any) -> float | None:
@@ -41,10 +45,36 @@ _MIXTURE_TEXT = {
 }
 
 
+def kind_of(gmm: Mapping[str, Any]) -> str:
+    """The kind of mixture of ``metrics["gmm"]``: ``"count"`` or ``"gaussian"``.
+
+    Runs from before the count mixture have no ``mixture`` key: they fitted Gaussian mixtures.
+    """
+    kind = str(gmm.get("mixture") or "gaussian")
+    return kind if kind in _MIXTURE_TEXT else "gaussian"
+
+
+def label_of(kind: str | None) -> str:
+    """What the report calls a mixture of ``kind``, in running text.
+
+    Parameters
+    ----------
+    kind : {"count", "gaussian"} or None
+        ``metrics["gmm"]["mixture"]`` (see :func:`kind_of`); ``None`` when not known.
+
+    Returns
+    -------
+    str
+        ``"count mixture"``, ``"Gaussian mixture"``, or ``"mixture"`` for ``None`` or an
+        unknown kind. Capitalise the first letter at the start of a sentence.
+    """
+    return _MIXTURE_TEXT[kind][1] if kind in _MIXTURE_TEXT else "mixture"
+
+
 def mixture_summary(gmm: Mapping[str, Any]) -> dict[str, Any]:
     """Heading, plain explanation, indistinguishable set and structure check of the mixture."""
-    kind = str(gmm.get("mixture") or "gaussian")
-    heading, short, text = _MIXTURE_TEXT.get(kind, _MIXTURE_TEXT["gaussian"])
+    kind = kind_of(gmm)
+    heading, short, text = _MIXTURE_TEXT[kind]
     selection: Mapping[str, Any] = gmm.get("selection") or {}
     stab = selection.get("stability") or {}
     rows = {int(r["n_components"]): r for r in selection.get("criterion") or []}
@@ -55,6 +85,7 @@ def mixture_summary(gmm: Mapping[str, Any]) -> dict[str, Any]:
         "mixture": kind,
         "heading": heading,
         "short_name": short,
+        "label": short[:1].upper() + short[1:],  # at the start of a sentence or caption
         "explanation": text,
         "margin": min([m for m in margins if m is not None], default=10.0),
         "indistinguishable": [

@@ -75,6 +75,7 @@ from segmint.report.style import (
     VIOLIN_MAX_POINTS,
     Method,
     feature_label,
+    method_label,
     segment_colors,
     segment_label,
     styled,
@@ -101,6 +102,7 @@ __all__ = [
     "figure_to_png",
     "gmm_selection_figure",
     "kmeans_selection_figure",
+    "method_label",
     "pair_plot",
     "segment_colors",
     "segment_label",
@@ -223,6 +225,7 @@ def segment_sizes(
     data: pd.DataFrame,
     *,
     method: Method = "kmeans",
+    mixture: str | None = None,
     names: Mapping[int, str] | None = None,
     colors: Mapping[int, str] | None = None,
     ax: Axes | None = None,
@@ -235,6 +238,9 @@ def segment_sizes(
         One row per customer with ``<method>_segment`` (e.g. ``segments.csv``).
     method : {"kmeans", "gmm"}, default="kmeans"
         Which segmentation to count.
+    mixture : {"count", "gaussian"}, optional
+        Kind of mixture fitted (``metrics["gmm"]["mixture"]``), for the titles when
+        ``method="gmm"``; see :func:`~segmint.report.style.method_label`.
     names : mapping of int to str, optional
         Segment names; default: the ``<method>_name`` column when present.
     colors : mapping of int to str, optional
@@ -273,7 +279,7 @@ def segment_sizes(
     ax.xaxis.set_major_formatter(FuncFormatter(thousands))
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("Customers")
-    ax.set_title(f"Customers per {METHOD_LABELS[method]} segment")
+    ax.set_title(f"Customers per {method_label(method, mixture)} segment")
     if own:
         finish(root_figure(ax), ax, width=7.0, height=0.3 + 0.42 * len(segments))
     return ax
@@ -380,6 +386,7 @@ def segment_violins(
     data: pd.DataFrame,
     *,
     method: Method = "kmeans",
+    mixture: str | None = None,
     features: Sequence[str] | None = None,
     names: Mapping[int, str] | None = None,
     colors: Mapping[int, str] | None = None,
@@ -394,6 +401,9 @@ def segment_violins(
         One row per customer with the features and ``<method>_segment``.
     method : {"kmeans", "gmm"}, default="kmeans"
         Which segmentation to split by.
+    mixture : {"count", "gaussian"}, optional
+        Kind of mixture fitted (``metrics["gmm"]["mixture"]``), for the titles when
+        ``method="gmm"``; see :func:`~segmint.report.style.method_label`.
     features : sequence of str, optional
         Feature columns; default: every numeric column that is not a segment column.
     names : mapping of int to str, optional
@@ -438,7 +448,7 @@ def segment_violins(
     arrange(fig, grid, heights=0.2 + 0.5 * n_segments, width=10.0, top=0.35, vgap=0.2)
     suptitle(
         fig,
-        f"Each feature by {METHOD_LABELS[method]} segment "
+        f"Each feature by {method_label(method, mixture)} segment "
         "(white dot: median; black bar: middle half of customers)",
     )
     return fig
@@ -449,6 +459,7 @@ def pair_plot(
     data: pd.DataFrame,
     *,
     method: Method = "kmeans",
+    mixture: str | None = None,
     features: Sequence[str] | None = None,
     names: Mapping[int, str] | None = None,
     colors: Mapping[int, str] | None = None,
@@ -469,6 +480,9 @@ def pair_plot(
         One row per customer with the features and ``<method>_segment``.
     method : {"kmeans", "gmm"}, default="kmeans"
         Which segmentation colours the points.
+    mixture : {"count", "gaussian"}, optional
+        Kind of mixture fitted (``metrics["gmm"]["mixture"]``), for the titles when
+        ``method="gmm"``; see :func:`~segmint.report.style.method_label`.
     features : sequence of str, optional
         Feature columns; default: every numeric column that is not a segment column.
     names : mapping of int to str, optional
@@ -588,7 +602,7 @@ def pair_plot(
         if index.size < labels_all.size
         else f"all {labels_all.size:,}"
     )
-    title = f"Customers by {METHOD_LABELS[method]} segment ({shown} customers)"
+    title = f"Customers by {method_label(method, mixture)} segment ({shown} customers)"
     if p > 1:
         legend_ax = axes[0, 1]
         legend_ax.set_visible(True)
@@ -596,7 +610,7 @@ def pair_plot(
         legend_ax.legend(
             handles=handles,
             loc="upper left",
-            title=f"{METHOD_LABELS[method]} segment",
+            title=f"{method_label(method, mixture, start=True)} segment",
             title_fontsize=10,
             fontsize=9.5,
             borderaxespad=0,
@@ -620,9 +634,10 @@ def contingency_heatmap(
     *,
     kmeans_names: Mapping[int, str] | None = None,
     gmm_names: Mapping[int, str] | None = None,
+    mixture: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Where each KMeans segment's customers land among the Gaussian mixture components.
+    """Where each KMeans segment's customers land among the mixture components.
 
     Each cell shows the share of the KMeans segment (row) in the mixture component (column),
     and the number of customers; the colour is the share.
@@ -633,6 +648,8 @@ def contingency_heatmap(
         One row per customer with ``kmeans_segment`` and ``gmm_segment``.
     kmeans_names, gmm_names : mapping of int to str, optional
         Segment names; default: the ``kmeans_name`` / ``gmm_name`` columns when present.
+    mixture : {"count", "gaussian"}, optional
+        Kind of mixture fitted, for the axis label; see :func:`~segmint.report.style.method_label`.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when ``None``.
 
@@ -677,7 +694,7 @@ def contingency_heatmap(
     ax.set_xticks(range(len(cols)), [wrap(segment_label(s, gm_names[s]), 16) for s in cols])
     ax.tick_params(length=0)
     ax.set_ylabel("KMeans segment")
-    ax.set_xlabel("Gaussian mixture component")
+    ax.set_xlabel(f"{method_label('gmm', mixture, start=True)} component")
     ax.set_title("Where each KMeans segment's customers land in the mixture")
     label = "Share of the KMeans segment"
     if own:

@@ -182,7 +182,7 @@ def kmeans_selection_figure(
     return fig
 
 
-# --------------------------------------------------------------------------- GMM choice
+# --------------------------------------------------------------------------- mixture choice
 
 _COVARIANCE_STYLE: dict[str, tuple[str, str, str]] = {
     "full": ("#1F3A5F", "o", "-"),
@@ -210,6 +210,9 @@ def criterion_curves(
 ) -> Axes:
     """BIC or AIC against the number of mixture components, one line per covariance type.
 
+    The count mixture's grid has one model per number of components, covariance type
+    ``"negative binomial"``: one line, and no legend title about component shapes.
+
     Parameters
     ----------
     grid : pandas.DataFrame or sequence of mapping
@@ -222,7 +225,7 @@ def criterion_curves(
     chosen_by : str, optional
         The criterion the choice was made with, for the label (e.g. ``"bic"``).
     legend : bool, default=True
-        Draw the legend of covariance types (the chosen model is explained either way).
+        Draw the legend of the lines (the chosen model is explained either way).
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when ``None``.
 
@@ -235,6 +238,7 @@ def criterion_curves(
     frame = pd.DataFrame(grid)
     ax, own = own_axes(ax)
     order = [c for c in _COVARIANCE_STYLE if c in set(frame["covariance_type"])]
+    shapes = bool(order)  # Gaussian covariance types, whose legend says they are shapes
     order += sorted(set(frame["covariance_type"]) - set(order))
     for i, cov in enumerate(order):
         rows = frame[frame["covariance_type"] == cov].sort_values("n_components")
@@ -268,7 +272,7 @@ def criterion_curves(
     if handles:
         ax.legend(
             handles=handles,
-            title="Shape of components" if legend else None,
+            title="Shape of components" if legend and shapes else None,
             title_fontsize=9,
             loc="upper right",
         )
@@ -285,7 +289,7 @@ def gmm_selection_figure(
     covariance_type: str | None = None,
     criterion: str = "bic",
 ) -> Figure:
-    """BIC (left) and AIC (right) curves of the Gaussian mixture grid, the choice circled.
+    """BIC (left) and AIC (right) curves of the mixture grid, the choice circled.
 
     Parameters
     ----------

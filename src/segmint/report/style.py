@@ -12,6 +12,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from segmint.report._mixture import label_of
+
 __all__ = [
     "ACCENT",
     "DPI",
@@ -25,6 +27,7 @@ __all__ = [
     "VIOLIN_MAX_POINTS",
     "Method",
     "feature_label",
+    "method_label",
     "segment_colors",
     "segment_label",
     "styled",
@@ -74,11 +77,35 @@ FEATURE_LABELS: dict[str, str] = {
     "cancel_rate": "Share of orders cancelled",
 }
 
-#: Display names of the two clustering methods.
-METHOD_LABELS: dict[str, str] = {"kmeans": "KMeans", "gmm": "Gaussian mixture"}
+#: Display names of the two clustering methods; the mixture's depends on its kind, see
+#: :func:`method_label`.
+METHOD_LABELS: dict[str, str] = {"kmeans": "KMeans", "gmm": "mixture"}
 
 #: The two clustering methods, as named in the columns of ``segments.csv``.
 Method = Literal["kmeans", "gmm"]
+
+
+def method_label(method: str, mixture: str | None = None, *, start: bool = False) -> str:
+    """Display name of a clustering method: ``"KMeans"``, ``"count mixture"``, ...
+
+    Parameters
+    ----------
+    method : {"kmeans", "gmm"}
+        The method, as in the columns of ``segments.csv``.
+    mixture : {"count", "gaussian"} or None, default=None
+        For ``"gmm"``: the kind of mixture fitted (``metrics["gmm"]["mixture"]``); ``None``
+        gives the plain ``"mixture"``.
+    start : bool, default=False
+        Capitalise the first letter, for the start of a title or sentence.
+
+    Returns
+    -------
+    str
+        ``"KMeans"``; for ``"gmm"`` :func:`segmint.report._mixture.label_of` of ``mixture``.
+    """
+    label = label_of(mixture) if method == "gmm" else METHOD_LABELS.get(method, method)
+    return label[:1].upper() + label[1:] if start else label
+
 
 #: Text and lines.
 INK = "#222222"
@@ -171,7 +198,7 @@ def segment_colors(
 ) -> dict[str, dict[int, str]]:
     """One colour per segment, for both methods, the same in every plot and in the report.
 
-    KMeans segment ``i`` gets ``PALETTE[i]``. A Gaussian mixture component whose name is the
+    KMeans segment ``i`` gets ``PALETTE[i]``. A mixture component whose name is the
     name of exactly one KMeans segment (and the first such component) gets that segment's
     colour; any other component gets the next colour no KMeans segment uses.
 

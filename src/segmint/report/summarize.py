@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from segmint.errors import SegmintError
-from segmint.report._mixture import mixture_summary
+from segmint.report._mixture import kind_of, label_of, mixture_summary
 from segmint.report._stats import correlation_matrix
 from segmint.report.style import (
-    METHOD_LABELS,
     PAIR_PLOT_MAX_POINTS,
     VIOLIN_MAX_POINTS,
     feature_label,
+    method_label,
     segment_colors,
     segment_label,
 )
@@ -57,7 +57,9 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("run", "Parameters and versions"),
 )
 
-#: Figures of the report, ``(key, section id, title)``; ``plots/<key>.png`` in OUTDIR.
+#: Figures of the report, ``(key, section id, title)``; ``plots/<key>.png`` in OUTDIR. In the
+#: titles ``{mixture}`` (``{Mixture}`` first in a title) stands for what the run's mixture is
+#: called (:func:`segmint.report._mixture.label_of`: "count mixture", "Gaussian mixture").
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("monthly", "segments", "Turnover and active customers per month"),
     ("correlation", "features", "How the features move together"),
@@ -65,9 +67,9 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("kmeans_sizes", "kmeans", "KMeans segment sizes"),
     ("kmeans_pairs", "kmeans", "Customers by KMeans segment"),
     ("kmeans_violins", "kmeans", "Features by KMeans segment"),
-    ("gmm_selection", "gmm", "Choosing the Gaussian mixture"),
-    ("gmm_sizes", "gmm", "Gaussian mixture component sizes"),
-    ("gmm_violins", "gmm", "Features by Gaussian mixture component"),
+    ("gmm_selection", "gmm", "Choosing the {mixture}"),
+    ("gmm_sizes", "gmm", "{Mixture} component sizes"),
+    ("gmm_violins", "gmm", "Features by {mixture} component"),
     ("contingency", "agreement", "KMeans segments against mixture components"),
 )
 
@@ -521,7 +523,9 @@ def _input(metrics: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _figures(n_customers: int, features: Sequence[str]) -> list[dict[str, str]]:
+def _figures(n_customers: int, features: Sequence[str], mixture: str) -> list[dict[str, str]]:
+    """Title and caption of every figure; ``mixture`` is the kind (``"count"``, ``"gaussian"``)."""
+    words = {"mixture": label_of(mixture), "Mixture": method_label("gmm", mixture, start=True)}
     sampled = n_customers > PAIR_PLOT_MAX_POINTS
     sample_note = (
         f" A random sample of about {PAIR_PLOT_MAX_POINTS:,} of the {n_customers:,} customers is "
@@ -566,17 +570,18 @@ def _figures(n_customers: int, features: Sequence[str]) -> list[dict[str, str]]:
             "spans the middle half of the segment." + violin_note
         ),
         "gmm_selection": (
-            "BIC and AIC for every number of components and shape of component; lower is "
-            "better, and both charge for complexity (BIC more). Where the curves flatten, more "
-            "components add little. The circled point is the model chosen."
+            f"BIC and AIC of the {words['mixture']} for every number of components"
+            + (" and shape of component" if mixture == "gaussian" else "")
+            + "; lower is better, and both charge for complexity (BIC more). Where the curves "
+            "flatten, more components add little. The circled point is the model chosen."
         ),
         "gmm_sizes": (
-            "Number and share of customers in each Gaussian mixture component (each customer "
-            "counted in the component most likely for them)."
+            f"Number and share of customers in each {words['mixture']} component (each "
+            "customer counted in the component most likely for them)."
         ),
         "gmm_violins": (
-            "The shape of each feature inside each mixture component; the white dot is the median "
-            "customer, the black bar the middle half." + violin_note
+            f"The shape of each feature inside each {words['mixture']} component; the white dot "
+            "is the median customer, the black bar the middle half." + violin_note
         ),
         "contingency": (
             "Read across a row: where the customers of that KMeans segment land among the "
@@ -585,7 +590,7 @@ def _figures(n_customers: int, features: Sequence[str]) -> list[dict[str, str]]:
         ),
     }
     return [
-        {"key": key, "section": section, "title": title, "caption": captions[key]}
+        {"key": key, "section": section, "title": title.format(**words), "caption": captions[key]}
         for key, section, title in FIGURES
     ]
 
@@ -625,6 +630,7 @@ def summarize(
     kmeans_metrics: Mapping[str, Any] = metrics.get("kmeans") or {}
     gmm_metrics: Mapping[str, Any] = metrics.get("gmm") or {}
     stability: Mapping[str, Any] = metrics.get("stability") or {}
+    mixture = kind_of(gmm_metrics)  # "count" or "gaussian": how titles and captions name it
     km_labels = np.asarray(segments["kmeans_segment"], dtype=np.int64)
     gm_labels = np.asarray(segments["gmm_segment"], dtype=np.int64)
     km_ids = sorted({int(s) for s in np.unique(km_labels)})
@@ -668,7 +674,7 @@ def summarize(
         actual = {s["segment"]: s["size"] for s in found}
         if claimed and claimed != actual:
             warnings.append(
-                f"metrics.json gives other {METHOD_LABELS[method]} segment sizes than "
+                f"metrics.json gives other {method_label(method, mixture)} segment sizes than "
                 "segments.csv; this report counts segments.csv."
             )
 
@@ -730,7 +736,7 @@ def summarize(
             {"name": str(k), "version": str(v)} for k, v in (metrics.get("versions") or {}).items()
         ],
         "sections": [{"id": i, "heading": h} for i, h in SECTIONS],
-        "figures": _figures(n, features),
+        "figures": _figures(n, features, mixture),
     }
     from segmint.report.business import business_summary, plain_warnings
 

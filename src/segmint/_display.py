@@ -66,7 +66,12 @@ def run_html(result: Any) -> str:
         # "count mixture (negative binomial ...)" -> "count mixture"; older runs: Gaussian
         (
             str(gm.get("model") or "Gaussian mixture").split(" (")[0],
-            f"{gm.get('n_components')} components",
+            f"{gm.get('n_components')} components"
+            + (
+                f" in {gm.get('n_segments')} segments"
+                if (gm.get("combination") or {}).get("combined")
+                else ""
+            ),
         ),
     ]
     if result.outdir is not None and (result.outdir / "report.html").exists():

@@ -412,7 +412,10 @@ def _run(inputs: Any, outdir: Path, quiet: bool, **options: Any) -> None:
         km, gm = result.metrics["kmeans"], result.metrics["gmm"]
         print(f"KMeans: {km['k']} segments ({km['reason']})")
         model = gm.get("model") or "Gaussian mixture"
-        print(f"{model}: {gm['n_components']} components ({gm['reason']})")
+        parts = f"{gm['n_components']} components"
+        if (gm.get("combination") or {}).get("combined"):
+            parts += f" in {gm['n_segments']} segments"
+        print(f"{model}: {parts} ({gm['reason']})")
         print(
             f"wrote {outdir}/ (report.html, segments.csv, profiles.csv, metrics.json, model.skops)"
         )

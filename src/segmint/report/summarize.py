@@ -706,6 +706,8 @@ def summarize(
         },
         "gmm": {
             "n_components": gmm_metrics.get("n_components", len(gm_ids)),
+            "n_segments": gmm_metrics.get("n_segments", len(gm_ids)),
+            "combined": bool((gmm_metrics.get("combination") or {}).get("combined")),
             "covariance_type": str(gmm_metrics.get("covariance_type") or ""),
             "criterion": str(gmm_metrics.get("criterion") or "bic").upper(),
             "reason": str(gmm_metrics.get("reason") or ""),

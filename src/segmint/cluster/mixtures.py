@@ -3,10 +3,12 @@
 :func:`fit_count` (the default, :class:`~segmint.cluster.count_mixture.CountMixture`) and
 :func:`fit_gaussian` (Gaussian mixtures over components x covariance types on dequantised
 counts, the criterion averaged over jitter draws, :data:`segmint.cluster.gmm.GMM_N_INIT` EM
-starts per fit, fresh jitter in every bootstrap resample) both end in :func:`_choose`: the rule
-of :mod:`segmint.cluster.selection` (indistinguishable within max(10, 2 SE) of the best, the
-most stable of them, ties to fewer components) and its structure check against a single
-correlated population. :func:`probabilities` assigns customers with either fitted mixture.
+starts per fit, fresh jitter in every bootstrap resample) both end in
+:func:`choose_components`: the rule of :mod:`segmint.cluster.selection` (indistinguishable
+within max(10, 2 SE) of the best, the most stable of them, ties to fewer components) and its
+structure check against a single correlated population. The MLlib path
+(:mod:`segmint.spark.mllib`) ends in it too. :func:`probabilities` assigns customers with
+either fitted mixture.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "COUNT_MIXTURE_LABEL",
     "NOT_COUNT_FEATURES",
     "MixtureFit",
+    "choose_components",
     "chosen_stability",
     "count_mask",
     "fit_count",
@@ -85,19 +88,50 @@ def count_mask(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     )
 
 
-def _choose(
+def choose_components(
     values: dict[int, Any],
     bic_values: dict[int, Any],
     stability_of: Callable[[int], float],
     details: dict[int, dict[str, Any]],
-    X: np.ndarray,
-    mask: np.ndarray,
+    X: np.ndarray | None,
+    mask: np.ndarray | None,
     *,
     k: int | None,
     criterion: str,
     kind: str,
+    not_compared: str | None = None,
 ) -> tuple[int, str, str, dict[str, Any], dict[str, Any]]:
-    """The rule (or the user's k) and the structure check: (n, evidence, reason, sel, check)."""
+    """The rule (or the user's k) and the structure check of every mixture.
+
+    Parameters
+    ----------
+    values, bic_values : dict of int to float or list of float
+        The chosen criterion and the BIC per number of components: one value, or one per
+        jitter draw (:func:`segmint.cluster.selection.criterion_table`).
+    stability_of : callable
+        Bootstrap mean ARI of a number of components (NaN when not measured); it also fills
+        ``details[n]`` (``mean_ari``, ``jaccard``, ...). Asked for the indistinguishable
+        numbers, and for the user's k.
+    details : dict
+        Filled by ``stability_of``.
+    X, mask : ndarray or None
+        The data the mixtures were fitted on and its count columns, for the single-population
+        comparison of the structure check (None with ``not_compared``).
+    k : int or None
+        A number of components fixed by the user.
+    criterion : {"bic", "aic"}
+    kind : str
+        Starts the reason, e.g. ``"count mixture"``.
+    not_compared : str or None, default=None
+        Why the single population is not compared
+        (:func:`segmint.cluster.selection.structure_check`).
+
+    Returns
+    -------
+    tuple
+        ``(n_components, evidence ("clear" | "indistinguishable" | "fixed"), reason,
+        selection (JSON-safe), structure check)``.
+    """
     table = _sel.criterion_table(values)
     name = criterion.upper()
     if k is None:
@@ -123,8 +157,12 @@ def _choose(
         details=details,
         stability=stab,
     )
-    counts = np.asarray(mask, dtype=bool) & np.all(X >= 0, axis=0)  # signed: not a count
-    structure = _sel.structure_check(X, bic_selection, count_features=counts)
+    if not_compared is None:
+        assert X is not None and mask is not None
+        counts = np.asarray(mask, dtype=bool) & np.all(X >= 0, axis=0)  # signed: not a count
+        structure = _sel.structure_check(X, bic_selection, count_features=counts)
+    else:
+        structure = _sel.structure_check(None, bic_selection, not_compared=not_compared)
     out = selection.to_dict()
     out["n_components"] = chosen
     out["stability"] = {str(n): stab[n] for n in sorted(stab)}
@@ -209,7 +247,7 @@ def fit_count(
         est, X, lambda n: models[n].predict(X), details, n_bootstrap, bootstrap_seed, n_jobs
     )
     values = aic if criterion == "aic" else bic
-    chosen, evidence, reason, selection, structure = _choose(
+    chosen, evidence, reason, selection, structure = choose_components(
         values, bic, stability_of, details, X, mask, k=k, criterion=criterion, kind="count mixture"
     )
     model = models[chosen]
@@ -288,7 +326,7 @@ def fit_gaussian(
     )
     values = {n: draws[criterion][(n, best_cov[n])] for n in k_values}
     bic_values = {n: draws["bic"][(n, best_cov[n])] for n in k_values}
-    chosen, evidence, reason, selection, structure = _choose(
+    chosen, evidence, reason, selection, structure = choose_components(
         values,
         bic_values,
         stability_of,

@@ -33,7 +33,7 @@ GMM_NAMES: tuple[str, ...] = (
     "Big-basket buyers",
 )
 WARNINGS: tuple[str, ...] = (
-    "Gaussian mixture: BIC is within 1% from 3 to 8 components; the evidence for 4 is weak.",
+    "mixture: n_components=4 is on the edge of the searched range 1..4; widen --k-range",
 )
 
 #: (share, mean n_products, dispersion, mean n_canceled_orders) of the planted groups.

@@ -339,6 +339,13 @@ def test_run_above_the_collect_limit_uses_mllib(
     assert sweep["k"].tolist() == list(range(1, 5)) and np.all(np.diff(sweep["wcss"]) < 0)
     assert {g["covariance_type"] for g in metrics["gmm"]["grid"]} == {"full"}
     assert sum(metrics["kmeans"]["sizes"]) == len(every) == sum(metrics["gmm"]["sizes"])
+    # the user's k is kept; the rule's table and the structure check are recorded as locally
+    gmm = metrics["gmm"]
+    assert gmm["n_components"] == gmm["selection"]["n_components"] == k
+    assert gmm["evidence"] == "fixed" and f"n_components={k} fixed by the user" in gmm["reason"]
+    assert [r["n_components"] for r in gmm["selection"]["criterion"]] == list(range(1, 5))
+    assert gmm["structure"]["single_population"].startswith("not compared: the MLlib")
+    assert gmm["selection"]["stability"] == {str(k): metrics["stability"]["gmm"]["mean_ari"]}
     assert 0.9 <= metrics["agreement"]["ari"] <= 1.0
     # the bootstrap refitted both models in Spark on 2 resamples, and said what it cost
     stability = metrics["stability"]
@@ -374,3 +381,48 @@ def test_run_above_the_collect_limit_uses_mllib(
     again = tmp_path / "again.skops"
     load(model).save(again)
     assert again.read_bytes() == model.read_bytes()  # the file is canonical
+
+
+@pytest.mark.slow
+def test_mllib_chooses_the_mixture_by_the_selection_rule(spark: SparkSession) -> None:
+    from segmint.report._mixture import mixture_summary
+    from segmint.spark.mllib import describe, segment
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(500)],
+            "n_products": np.concatenate([rng.poisson(3, 300), rng.poisson(40, 200)]),
+            "n_canceled_orders": np.concatenate([rng.poisson(0.2, 300), rng.poisson(3, 200)]),
+        }
+    )
+    result = segment(
+        spark.createDataFrame(frame),
+        ["n_products", "n_canceled_orders"],
+        k_range=(1, 3),
+        n_bootstrap=1,
+    )
+    described = describe(result)
+    gmm = described["gmm"]
+    selection = gmm["selection"]
+    m = result.gmm_n_components
+    assert gmm["n_components"] == selection["n_components"] == m
+    assert m in selection["indistinguishable"] and selection["criterion_name"] == "BIC"
+    rows = {r["n_components"]: r for r in selection["criterion"]}
+    assert [rows[n]["mean"] for n in (1, 2, 3)] == pytest.approx(result.grid["bic"], rel=1e-5)
+    assert all(r["se"] == 0.0 and r["margin"] == 10.0 for r in rows.values())
+    evidence = "clear" if len(selection["indistinguishable"]) == 1 else "indistinguishable"
+    assert gmm["evidence"] == evidence
+    # every candidate's stability refitted in Spark; the chosen one's resamples are reused
+    assert set(selection["stability"]) == {str(n) for n in selection["indistinguishable"]}
+    assert selection["stability"][str(m)] == described["stability"]["gmm"]["mean_ari"]
+    structure = gmm["structure"]
+    assert structure["single_population"].startswith("not compared: the MLlib")
+    assert structure["mean_ari"] == described["stability"]["gmm"]["mean_ari"]
+    assert gmm["reason"].startswith("Gaussian mixture (Spark MLlib, full covariance): BIC is")
+    assert "1%" not in gmm["reason"] and not any("1%" in w for w in described["warnings"])
+    # the report's mixture summary shows the indistinguishable set of an MLlib run too
+    summary = mixture_summary(gmm)
+    assert [r["n_components"] for r in summary["indistinguishable"]] == (
+        selection["indistinguishable"]
+    )

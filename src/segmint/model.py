@@ -104,7 +104,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
     ----------
     k : int or None, default=None
         Number of segments. None chooses it: the knee of the KMeans WCSS curve (best silhouette
-        when there is no knee) and the evidence rule on the mixture grid. A given k fixes both
+        when there is no knee) and the selection rule on the mixture grid. A given k fixes both
         KMeans' k and the mixture's n_components (only its covariance type is then chosen); it
         must lie in ``k_range``.
     k_range : tuple of (int, int), default=(1, 10)

@@ -1,4 +1,4 @@
-"""Gaussian mixtures over n_components x covariance types: BIC/AIC grid and an honest choice.
+"""Gaussian mixtures over n_components x covariance types: the BIC/AIC grid.
 
 :func:`grid` fits one :class:`~sklearn.mixture.GaussianMixture` per cell of
 ``n_components x covariance_type`` (cells run side by side in forked processes, see
@@ -12,14 +12,8 @@ criterion of a cell is averaged over :data:`JITTER_DRAWS` jitter draws (mean and
 number of components is then chosen by the one rule of :mod:`segmint.cluster.selection`, with
 :class:`JitteredGMM` (fresh jitter in every resample) for the bootstrap.
 
-:func:`choose` (kept for the MLlib path, :mod:`segmint.spark.mllib`) picks the cell with the
-lowest criterion, then applies the *evidence rule*: when
-the best criterion value of other n_components is within ``tolerance`` (1%) of the lowest, the
-data hardly tell those models apart, the evidence is reported as weak, and the **smallest**
-n_components within the tolerance is chosen (with its best covariance type). The relative
-difference is ``(c_n - c_best) / |c_best|`` where ``c_n`` is the lowest criterion over
-covariance types at ``n`` components. A choice on the edge of the searched range warns and says
-which way to widen ``--k-range``.
+The MLlib path (:mod:`segmint.spark.mllib`) fits its own grid in Spark and chooses with the
+same rule.
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,13 +36,10 @@ from segmint.cluster.transform import cell_centres, dequantise
 __all__ = [
     "COVARIANCE_TYPES",
     "CRITERIA",
-    "EVIDENCE_TOLERANCE",
     "GMM_MAX_ITER",
     "GMM_N_INIT",
     "JITTER_DRAWS",
-    "GMMChoice",
     "JitteredGMM",
-    "choose",
     "grid",
     "grid_draws",
     "make_gmm",
@@ -57,8 +47,6 @@ __all__ = [
 
 #: Covariance structures searched by default, in the order they are reported.
 COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
-#: Relative criterion difference under which two numbers of components count as equally good.
-EVIDENCE_TOLERANCE: float = 0.01
 #: EM iterations per fit.
 GMM_MAX_ITER: int = 200
 
@@ -162,124 +150,6 @@ def grid(
         messages += msgs
     table = pd.DataFrame(rows, columns=["n_components", "covariance_type", "bic", "aic"])
     return table.astype({"n_components": "int64"}), models, messages
-
-
-@dataclass(frozen=True)
-class GMMChoice:
-    """The chosen mixture and why.
-
-    Attributes
-    ----------
-    n_components : int
-    covariance_type : str
-    evidence : {"clear", "weak", "fixed"}
-        ``"weak"`` when other numbers of components are within the tolerance of the lowest
-        criterion; ``"fixed"`` when the user fixed k.
-    reason : str
-        Plain-language account of the choice.
-    warnings : list of str
-        Problems a user should see (weak evidence, a choice on the edge of the range).
-    """
-
-    n_components: int
-    covariance_type: str
-    evidence: str
-    reason: str
-    warnings: list[str] = field(default_factory=list)
-
-
-def _span(values: Sequence[int]) -> str:
-    values = sorted(values)
-    if len(values) > 1 and values == list(range(values[0], values[-1] + 1)):
-        return f"{values[0]}..{values[-1]}"
-    return ", ".join(str(v) for v in values)
-
-
-def choose(
-    table: pd.DataFrame,
-    criterion: str = "bic",
-    *,
-    k: int | None = None,
-    tolerance: float = EVIDENCE_TOLERANCE,
-) -> GMMChoice:
-    """Choose a cell of the grid: lowest criterion, then the evidence rule (see module doc).
-
-    Parameters
-    ----------
-    table : DataFrame
-        Output of :func:`grid`.
-    criterion : {"bic", "aic"}, default="bic"
-        Lower is better.
-    k : int or None, default=None
-        A number of components fixed by the user (one of ``table.n_components``); only the
-        covariance type is then chosen.
-    tolerance : float, default=EVIDENCE_TOLERANCE
-        Relative criterion difference under which numbers of components count as equally good.
-
-    Returns
-    -------
-    GMMChoice
-    """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion={criterion!r} is not one of {', '.join(CRITERIA)}")
-    name = criterion.upper()
-    values = table[criterion].to_numpy(dtype=np.float64)
-    finite = np.isfinite(values)
-    best_row = table.iloc[int(np.argmin(np.where(finite, values, np.inf)))]
-    best_n, best_cov = int(best_row["n_components"]), str(best_row["covariance_type"])
-    best_value = float(best_row[criterion])
-    per_n = table[finite].groupby("n_components")[criterion].min().sort_index()
-    ns = [int(v) for v in per_n.index]
-    lo, hi = int(table["n_components"].min()), int(table["n_components"].max())
-
-    def cov_at(n: int) -> str:
-        sub = table[(table["n_components"] == n) & finite]
-        return str(sub.loc[sub[criterion].idxmin(), "covariance_type"])
-
-    notes: list[str] = []
-    if k is not None:
-        cov = cov_at(int(k))
-        reason = (
-            f"n_components={k} fixed by the user; covariance_type={cov} has the lowest {name} "
-            f"there (lowest {name} overall: {best_n} components, {best_cov})"
-        )
-        return GMMChoice(int(k), cov, "fixed", reason, notes)
-
-    scale = abs(best_value) if best_value != 0 else 1.0
-    near = [n for n in ns if (per_n[n] - best_value) / scale <= tolerance]
-    chosen = min(near)
-    cov = cov_at(chosen)
-    pct = f"{100 * tolerance:g}%"
-    if len(near) == 1:
-        evidence = "clear"
-        reason = (
-            f"lowest {name} at {best_n} components ({best_cov}); no other number of components "
-            f"is within {pct} of it"
-        )
-    else:
-        evidence = "weak"
-        reason = (
-            f"lowest {name} at {best_n} components ({best_cov}), but {name} for "
-            f"{_span(near)} components is within {pct} of it, so the data barely tell them "
-            f"apart (weak evidence); chose the smallest: {chosen} components ({cov})"
-        )
-        notes.append(
-            f"GMM: weak evidence for the number of components: {name} for {_span(near)} "
-            f"components is within {pct} of the lowest ({best_n}); chose the smallest, {chosen}"
-        )
-    if best_n == hi and hi > lo:
-        reason += f"; the lowest {name} sits on the top of the range {lo}..{hi}"
-    if hi > lo and chosen == hi:
-        notes.append(
-            f"GMM: n_components={chosen} is the top of the searched range {lo}..{hi}; widen it "
-            f"upwards, e.g. --k-range {lo}..{2 * hi}"
-        )
-    elif hi > lo and chosen == lo and lo > 1:
-        notes.append(
-            f"GMM: n_components={chosen} is the bottom of the searched range {lo}..{hi}; widen "
-            f"it downwards, e.g. --k-range 1..{hi}"
-        )
-    return GMMChoice(chosen, cov, evidence, reason, notes)
 
 
 #: EM starts of every Gaussian mixture fit of the sound grid (:func:`grid_draws`).

@@ -3,10 +3,12 @@
 :func:`fit_count` (the default, :class:`~segmint.cluster.count_mixture.CountMixture`) and
 :func:`fit_gaussian` (Gaussian mixtures over components x covariance types on dequantised
 counts, the criterion averaged over jitter draws, :data:`segmint.cluster.gmm.GMM_N_INIT` EM
-starts per fit, fresh jitter in every bootstrap resample) both end in :func:`_choose`: the rule
-of :mod:`segmint.cluster.selection` (indistinguishable within max(10, 2 SE) of the best, the
-most stable of them, ties to fewer components) and its structure check against a single
-correlated population. :func:`probabilities` assigns customers with either fitted mixture.
+starts per fit, fresh jitter in every bootstrap resample) both end in
+:func:`choose_components`: the rule of :mod:`segmint.cluster.selection` (indistinguishable
+within max(10, 2 SE) of the best, the most stable of them, ties to fewer components) and its
+structure check against a single correlated population. The MLlib path
+(:mod:`segmint.spark.mllib`) ends in it too. :func:`probabilities` assigns customers with
+either fitted mixture.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "COUNT_MIXTURE_LABEL",
     "NOT_COUNT_FEATURES",
     "MixtureFit",
+    "choose_components",
     "chosen_stability",
     "count_mask",
     "fit_count",
@@ -108,20 +111,51 @@ def count_mask(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     )
 
 
-def _choose(
+def choose_components(
     values: dict[int, Any],
     bic_values: dict[int, Any],
     stability_of: Callable[[int], float],
     details: dict[int, dict[str, Any]],
-    X: np.ndarray,
-    mask: np.ndarray,
+    X: np.ndarray | None,
+    mask: np.ndarray | None,
     *,
     k: int | None,
     criterion: str,
     kind: str,
+    not_compared: str | None = None,
 ) -> tuple[int, str, str, dict[str, Any], dict[str, Any], _sel.Selection]:
-    """The rule (or the user's k) and the structure check: (n, evidence, reason, sel, check,
-    the selection in BIC the check judged)."""
+    """The rule (or the user's k) and the structure check of every mixture.
+
+    Parameters
+    ----------
+    values, bic_values : dict of int to float or list of float
+        The chosen criterion and the BIC per number of components: one value, or one per
+        jitter draw (:func:`segmint.cluster.selection.criterion_table`).
+    stability_of : callable
+        Bootstrap mean ARI of a number of components (NaN when not measured); it also fills
+        ``details[n]`` (``mean_ari``, ``jaccard``, ...). Asked for the indistinguishable
+        numbers, and for the user's k.
+    details : dict
+        Filled by ``stability_of``.
+    X, mask : ndarray or None
+        The data the mixtures were fitted on and its count columns, for the single-population
+        comparison of the structure check (None with ``not_compared``).
+    k : int or None
+        A number of components fixed by the user.
+    criterion : {"bic", "aic"}
+    kind : str
+        Starts the reason, e.g. ``"count mixture"``.
+    not_compared : str or None, default=None
+        Why the single population is not compared
+        (:func:`segmint.cluster.selection.structure_check`).
+
+    Returns
+    -------
+    tuple
+        ``(n_components, evidence ("clear" | "indistinguishable" | "fixed"), reason,
+        selection (JSON-safe), structure check, the Selection in BIC the check judged)``; the
+        reason does not yet say the check's verdict (:func:`finish_reason`).
+    """
     table = _sel.criterion_table(values)
     name = criterion.upper()
     if k is None:
@@ -147,8 +181,12 @@ def _choose(
         details=details,
         stability=stab,
     )
-    counts = np.asarray(mask, dtype=bool) & np.all(X >= 0, axis=0)  # signed: not a count
-    structure = _sel.structure_check(X, bic_selection, count_features=counts)
+    if not_compared is None:
+        assert X is not None and mask is not None
+        counts = np.asarray(mask, dtype=bool) & np.all(X >= 0, axis=0)  # signed: not a count
+        structure = _sel.structure_check(X, bic_selection, count_features=counts)
+    else:
+        structure = _sel.structure_check(None, bic_selection, not_compared=not_compared)
     out = selection.to_dict()
     out["n_components"] = chosen
     out["stability"] = {str(n): stab[n] for n in sorted(stab)}
@@ -202,8 +240,9 @@ def _segments(
     return comb, details, check
 
 
-def _finish(reason: str, structure: dict[str, Any], comb: Combination) -> str:
-    if comb.combined:
+def finish_reason(reason: str, structure: dict[str, Any], comb: Combination | None = None) -> str:
+    """The reason, with the combination (if any) and the structure check's verdict."""
+    if comb is not None and comb.combined:
         reason += f"; {comb.reason}"
     if structure["verdict"] != "structure":
         reason += "; structure check: no clear structure"
@@ -297,7 +336,7 @@ def fit_count(
         est, X, lambda n: models[n].predict(X), details, n_bootstrap, bootstrap_seed, n_jobs
     )
     values = aic if criterion == "aic" else bic
-    chosen, evidence, reason, selection, structure, judged = _choose(
+    chosen, evidence, reason, selection, structure, judged = choose_components(
         values, bic, stability_of, details, X, mask, k=k, criterion=criterion, kind="count mixture"
     )
     model = models[chosen]
@@ -309,7 +348,7 @@ def fit_count(
     g = ~mask
     centres[:, g] = np.sign(centres[:, g]) * np.expm1(np.abs(centres[:, g]))
     return MixtureFit(
-        model, chosen, COUNT_MIXTURE_LABEL, evidence, _finish(reason, structure, comb), grid,
+        model, chosen, COUNT_MIXTURE_LABEL, evidence, finish_reason(reason, structure, comb), grid,
         selection, structure, mask, details, _segment_centres(centres, model.weights_, comb),
         combination=comb, combination_details=comb_details,
     )  # fmt: skip
@@ -381,7 +420,7 @@ def fit_gaussian(
     )
     values = {n: draws[criterion][(n, best_cov[n])] for n in k_values}
     bic_values = {n: draws["bic"][(n, best_cov[n])] for n in k_values}
-    chosen, evidence, reason, selection, structure, judged = _choose(
+    chosen, evidence, reason, selection, structure, judged = choose_components(
         values,
         bic_values,
         stability_of,
@@ -407,7 +446,7 @@ def fit_gaussian(
     )  # fmt: skip
     centres = transform.inverse_transform(model.means_) - 0.5 * cols
     return MixtureFit(
-        model, chosen, best_cov[chosen], evidence, _finish(reason, structure, comb), grid,
+        model, chosen, best_cov[chosen], evidence, finish_reason(reason, structure, comb), grid,
         selection, structure, cols, details, _segment_centres(centres, model.weights_, comb),
         notes, combination=comb, combination_details=comb_details,
     )  # fmt: skip

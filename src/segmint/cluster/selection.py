@@ -9,7 +9,8 @@ components ``n`` -- its mean ``c_n`` and standard error ``se_n`` over jitter dra
 is *indistinguishable* from the best (10 BIC units is "very strong" evidence on the Kass and
 Raftery scale; twice the standard error of the difference covers the noise of the draws).
 Among the indistinguishable numbers the most stable one is chosen: the highest bootstrap mean
-ARI (:func:`bootstrap_stability`), ties (to 0.01) going to fewer components. The choice is
+ARI (:func:`bootstrap_stability`), ties (to 0.01) going to fewer components; when their
+stability was not measured (NaN, no bootstrap), the smallest of them. The choice is
 ``on_edge`` when it is the smallest or the largest number searched and more than one number
 was searched: then the range, not the data, decided.
 
@@ -157,7 +158,8 @@ def choose(
         :func:`criterion_table` output (``n_components``, ``mean``, ``se``); lower is better.
     stability : mapping of int to float, or callable
         Bootstrap mean ARI per number of components, or a function computing it; it is only
-        asked for the indistinguishable numbers.
+        asked for the indistinguishable numbers. NaN (not measured) never wins; when no
+        indistinguishable number was measured, the smallest is chosen and the reason says so.
     margin : float, default=MARGIN
         Minimum allowance in criterion units.
     criterion_name : str, default="BIC"
@@ -186,23 +188,27 @@ def choose(
     near = tuple(n for n, d, a in zip(ns, delta, allowance, strict=True) if d <= a)
     get = stability if callable(stability) else stability.__getitem__
     stab = {n: float(get(n)) for n in near}
-    top = max(stab.values())
+    top = max((v for v in stab.values() if math.isfinite(v)), default=math.nan)
     # ties (within _TIE of the most stable) go to fewer components; NaN stability never wins
     chosen = min(n for n in near if stab[n] >= top - _TIE) if np.isfinite(top) else min(near)
     on_edge = len(ns) > 1 and chosen in (min(ns), max(ns))
     name = criterion_name
     if len(near) == 1:
+        ari = f"{stab[chosen]:.2f}" if np.isfinite(stab[chosen]) else "not measured"
         reason = (
             f"{name} is lowest at {chosen} components and no other number of components is "
-            f"within {allowance[b]:.3g} units of it (bootstrap mean ARI {stab[chosen]:.2f})"
+            f"within {allowance[b]:.3g} units of it (bootstrap mean ARI {ari})"
         )
     else:
-        listed = ", ".join(f"{n}: {stab[n]:.2f}" for n in near)
         reason = (
             f"{name} is lowest at {ns[b]} components, but {len(near)} numbers of components "
-            f"are within {margin:g} units (or twice the standard error) of it; chose the most "
-            f"stable, {chosen} (bootstrap mean ARI {listed})"
+            f"are within {margin:g} units (or twice the standard error) of it; "
         )
+        if np.isfinite(top):
+            listed = ", ".join(f"{n}: {stab[n]:.2f}" for n in near)
+            reason += f"chose the most stable, {chosen} (bootstrap mean ARI {listed})"
+        else:
+            reason += f"their bootstrap stability was not measured, so chose the smallest, {chosen}"
     if on_edge:
         reason += f"; {chosen} is on the edge of the searched range {min(ns)}..{max(ns)}"
     return Selection(chosen, near, t, stab, reason, on_edge, name)
@@ -596,7 +602,7 @@ def single_population(
 
 
 def structure_check(
-    X: np.ndarray,
+    X: np.ndarray | None,
     selection: Selection,
     *,
     count_features: Any = "auto",
@@ -604,6 +610,7 @@ def structure_check(
     min_ari: float = MIN_ARI,
     min_jaccard: float = MIN_JACCARD,
     single: dict[str, Any] | None = None,
+    not_compared: str | None = None,
 ) -> dict[str, Any]:
     """Is the chosen mixture structure, or a single population cut into pieces?
 
@@ -614,8 +621,8 @@ def structure_check(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        The data the mixtures of ``selection`` were fitted on.
+    X : ndarray of shape (n_samples, n_features), or None
+        The data the mixtures of ``selection`` were fitted on (None with ``not_compared``).
     selection : Selection
         From :func:`select` (criterion BIC; ``details`` holds the chosen number's bootstrap).
     count_features : "auto" or array-like of bool, default="auto"
@@ -624,6 +631,10 @@ def structure_check(
     min_jaccard : float, default=MIN_JACCARD
     single : dict or None, default=None
         A :func:`single_population` result to reuse.
+    not_compared : str or None, default=None
+        Why the single population cannot be compared with these mixtures (their BIC is not on
+        its scale, e.g. MLlib's); the comparison is then not made, this is recorded in
+        ``single_population`` and the other checks still apply.
 
     Returns
     -------
@@ -636,13 +647,23 @@ def structure_check(
         raise ValueError(
             f"criterion_name={selection.criterion_name!r} should be 'BIC' for the structure check"
         )
-    counts = (
-        count_columns(np.asarray(X, dtype=np.float64))
-        if isinstance(count_features, str)
-        else np.asarray(count_features, dtype=bool)
-    )
-    if single is None and int(counts.sum()) <= MAX_SINGLE_COUNTS:
-        single = single_population(X, count_features=counts)
+    if not_compared is not None:
+        single = None
+        not_made = f"not compared: {not_compared}; the other checks still apply"
+    else:
+        if X is None:
+            raise ValueError("X is None: pass the data, or not_compared with the reason")
+        counts = (
+            count_columns(np.asarray(X, dtype=np.float64))
+            if isinstance(count_features, str)
+            else np.asarray(count_features, dtype=bool)
+        )
+        if single is None and int(counts.sum()) <= MAX_SINGLE_COUNTS:
+            single = single_population(X, count_features=counts)
+        not_made = (
+            f"not compared: more than {MAX_SINGLE_COUNTS} count features (its cell "
+            "probabilities cost too much); the other checks still apply"
+        )
     bic_mix = float(selection.criterion["mean"].min())
     delta = float(single["bic"]) - bic_mix if single is not None else float("nan")
     k = selection.n_components
@@ -669,10 +690,7 @@ def structure_check(
             "n_components": k,
             "bic_mixture": bic_mix,
             "bic_single": float(single["bic"]) if single is not None else None,
-            "single_population": "compared"
-            if single is not None
-            else f"not compared: more than {MAX_SINGLE_COUNTS} count features (its cell "
-            "probabilities cost too much); the other checks still apply",
+            "single_population": "compared" if single is not None else not_made,
             "delta_bic": delta,
             "mean_ari": ari,
             "min_jaccard": min_jac,

@@ -14,9 +14,18 @@ default). Above that, :func:`segment` does the same steps in Spark, with the sam
    (:func:`segmint.cluster.kmeans.choose_k`).
 3. Gaussian mixture grid: MLlib ``GaussianMixture`` (full covariance, the only kind MLlib
    fits; the best of :data:`GMM_STARTS` starts) on the counts dequantised with ``U(0, 1)``
-   jitter, BIC and AIC from the training log-likelihood and the number of parameters, chosen
-   by :func:`segmint.cluster.gmm.choose` (the evidence rule). Customers are assigned at the
-   centre of their dequantisation cell, as locally.
+   jitter (one draw, shared by every number of components), BIC and AIC from the training
+   log-likelihood and the number of parameters. The number of components is chosen by the
+   one rule of every mixture (:func:`segmint.cluster.mixtures.choose_components`, i.e.
+   :func:`segmint.cluster.selection.choose`): the numbers within max(10, 2 SE) of the best
+   criterion are indistinguishable (one value per number, the best start, so SE 0 and the
+   margin 10 units), and among them the most stable by bootstrap mean ARI. Only those
+   candidates are refitted on resamples in Spark
+   (:func:`segmint.spark.stability.mixture_resamples`), and only with ``n_bootstrap`` > 0;
+   otherwise their stability is not measured and the smallest is chosen. The structure check
+   runs without its single-population comparison
+   (:data:`segmint.spark._choice.NOT_COMPARED` says why). Customers
+   are assigned at the centre of their dequantisation cell, as locally.
 4. Segments numbered in the stable order of :func:`segmint.cluster.profile.stable_order`,
    profiles computed in Spark (medians approximate, relative error 1e-4) and named by
    :func:`segmint.cluster.profile.name_segments`; the agreement (adjusted Rand index) from the
@@ -43,11 +52,11 @@ import numpy as np
 import pandas as pd
 
 from segmint.cluster.gmm import GMM_MAX_ITER
-from segmint.cluster.gmm import choose as choose_gmm
 from segmint.cluster.kmeans import SILHOUETTE_SAMPLE, choose_k
 from segmint.cluster.knee import find_knee
 from segmint.cluster.profile import name_segments, stable_order
 from segmint.errors import SegmintError
+from segmint.spark._choice import choose_mixture, resampler
 from segmint.spark.stability import adjusted_rand_from_counts
 from segmint.spark.transform import QUANTILE_ERROR, SparkTransform, fit_transform
 
@@ -108,7 +117,11 @@ class MLlibSegmentation:
     grid : pandas.DataFrame
         ``n_components``, ``covariance_type`` (``"full"``), ``bic``, ``aic``.
     gmm_n_components, gmm_covariance_type, gmm_evidence, gmm_reason
-        The chosen mixture.
+        The chosen mixture; ``gmm_evidence`` is ``"clear"``, ``"indistinguishable"`` or
+        ``"fixed"``.
+    gmm_selection, gmm_structure : dict
+        The selection rule's table and choice, and the structure check (JSON-safe, as
+        ``metrics.json``'s ``gmm.selection`` and ``gmm.structure`` of a local run).
     ari : float
         Agreement of the KMeans segments and the mixture components.
     n_customers : int
@@ -137,6 +150,8 @@ class MLlibSegmentation:
     warnings: list[str] = field(default_factory=list)
     stability: dict[str, Any] = field(default_factory=dict)
     model: MLlibModel | None = None
+    gmm_selection: dict[str, Any] = field(default_factory=dict)
+    gmm_structure: dict[str, Any] = field(default_factory=dict)
 
     def sizes(self, method: str) -> list[int]:
         """Segment sizes of ``method`` (``"kmeans"`` or ``"gmm"``), in segment order."""
@@ -427,18 +442,30 @@ def segment(
     )
     Zg = _vectors(base.select(*jittered), d).persist(StorageLevel.MEMORY_AND_DISK)
     grid, gmm_models = _gmm_grid(Zg, n, d, k_values, seed)
-    g_choice = choose_gmm(grid, gmm_criterion, k=k)
-    notes += g_choice.warnings
-    reason = g_choice.reason
-    if jitter and integral.any():
-        reason += "; fitted on counts with U(0, 1) dequantisation jitter"
     centred = transform.columns(
         lambda f: F.col(f) + 0.5 if integral[features.index(f)] else F.col(f)
     )
     cells = _vectors(
         assigned.drop("features", *[f"z{j}" for j in range(d)]).select("*", *centred), d
     )
-    m = g_choice.n_components
+    choice = choose_mixture(
+        grid,
+        k=k,
+        criterion=gmm_criterion,
+        n_bootstrap=n_bootstrap,
+        starts=GMM_STARTS,
+        resample=resampler(
+            gmm_models, Zg, cells, n_bootstrap=n_bootstrap, seed=seed, tol=GMM_TOL * n
+        ),
+    )
+    notes += choice.notes
+    reason = choice.reason
+    if jitter and integral.any():
+        reason += (
+            "; fitted on counts with U(0, 1) dequantisation jitter (one draw, shared by every "
+            "number of components)"
+        )
+    m = choice.n_components
     no_mixture = (np.zeros(0), np.zeros((0, d)), np.zeros((0, d, d)))
     mixture = no_mixture
     if m == 1:
@@ -470,6 +497,7 @@ def segment(
         kmeans_max_iter=KMEANS_MAX_ITER,
         gmm_max_iter=GMM_MAX_ITER,
         gmm_tol=GMM_TOL * n,
+        gmm=choice.details.get(m) if n_bootstrap else None,
     )
     assignments = gmm_assigned.select(
         "customer_id",
@@ -541,9 +569,9 @@ def segment(
         k_reason=k_choice.reason + " (Spark MLlib KMeans; indices on a sample)",
         grid=grid,
         gmm_n_components=m,
-        gmm_covariance_type=g_choice.covariance_type,
-        gmm_evidence=g_choice.evidence,
-        gmm_reason=reason + " (Spark MLlib, full covariance)",
+        gmm_covariance_type="full",
+        gmm_evidence=choice.evidence,
+        gmm_reason=reason,
         ari=adjusted_rand_from_counts(table),
         n_customers=n,
         transform=transform,
@@ -553,13 +581,15 @@ def segment(
         warnings=notes,
         stability=stability,
         model=saved,
+        gmm_selection=choice.selection,
+        gmm_structure=choice.structure,
     )
 
 
 def describe(result: MLlibSegmentation) -> dict[str, Any]:
     """The ``kmeans``, ``gmm``, ``agreement``, ``stability`` and ``warnings`` parts of
     metrics.json, as :func:`segmint.cluster.describe` gives them for a ``Segmenter``."""
-    from segmint.cluster import json_safe
+    from segmint.cluster import MIXTURE_NAMES, json_safe
 
     return json_safe(
         {
@@ -573,6 +603,10 @@ def describe(result: MLlibSegmentation) -> dict[str, Any]:
                 "sizes": result.sizes("kmeans"),
             },
             "gmm": {
+                "mixture": "gaussian",
+                "model": MIXTURE_NAMES["gaussian"],
+                "selection": result.gmm_selection,
+                "structure": result.gmm_structure,
                 "grid": result.grid.to_dict(orient="records"),
                 "n_components": result.gmm_n_components,
                 "covariance_type": result.gmm_covariance_type,

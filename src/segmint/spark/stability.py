@@ -16,6 +16,11 @@ original customers with the reference segments. :func:`bootstrap` does the same 
 
 Each resample costs two MLlib fits and two passes over the customers; :func:`bootstrap` reports
 the time it took, which ``metrics.json`` records in its warnings.
+
+:func:`mixture_resamples` is the mixture's half alone, at any number of components: the MLlib
+path measures with it the stability of the numbers of components the criterion cannot tell
+apart (:func:`segmint.cluster.mixtures.choose_components`), and :func:`bootstrap` reuses the
+chosen number's resamples (the same seeds) rather than refitting them.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["adjusted_rand_from_counts", "bootstrap", "jaccard_from_counts"]
+__all__ = ["adjusted_rand_from_counts", "bootstrap", "jaccard_from_counts", "mixture_resamples"]
 
 
 def adjusted_rand_from_counts(counts: np.ndarray) -> float:
@@ -97,6 +102,73 @@ def _counts(frame: DataFrame, reference: str, other: str, n_ref: int) -> np.ndar
     return table
 
 
+def mixture_resamples(
+    Zg: DataFrame,
+    cells: DataFrame,
+    *,
+    m: int,
+    n_bootstrap: int,
+    seed: int,
+    max_iter: int,
+    tol: float,
+    reference: str = "gmm_raw",
+) -> dict[str, Any]:
+    """Refit the mixture at ``m`` components on ``n_bootstrap`` resamples; compare.
+
+    Parameters
+    ----------
+    Zg : pyspark.sql.DataFrame
+        Every customer's dequantised vector ``features`` (what the mixture was fitted on).
+    cells : pyspark.sql.DataFrame
+        Every customer: ``features`` at the dequantisation cell centre and ``reference``, the
+        component of the full-data mixture at ``m`` (raw label).
+    m : int
+    n_bootstrap : int
+    seed : int
+        Resample ``b`` and its refit are seeded ``seed + 1000 + b`` (as in :func:`bootstrap`).
+    max_iter : int
+    tol : float
+        MLlib's tolerance (on the total log-likelihood).
+    reference : str, default="gmm_raw"
+
+    Returns
+    -------
+    dict
+        ``{"n_components", "n_bootstrap", "ari": list, "mean_ari" (NaN without resamples),
+        "jaccard": list per raw label (mean over resamples), "jaccard_runs": ndarray
+        (n_bootstrap, m), "seconds"}``.
+    """
+    from pyspark.ml.clustering import GaussianMixture
+
+    start = time.perf_counter()
+    aris: list[float] = []
+    runs: list[np.ndarray] = []
+    for b in range(n_bootstrap):
+        if m == 1:  # one component: every refit agrees with the reference
+            aris.append(1.0)
+            runs.append(np.ones(1))
+            continue
+        s = seed + 1000 + b
+        mixture = GaussianMixture(
+            k=m, seed=s, maxIter=max_iter, tol=tol, featuresCol="features"
+        ).fit(Zg.sample(withReplacement=True, fraction=1.0, seed=s))
+        gm = mixture.setPredictionCol("gmm_new").setProbabilityCol("gmm_new_p").transform(cells)
+        table = _counts(gm, reference, "gmm_new", m)
+        aris.append(adjusted_rand_from_counts(table))
+        runs.append(jaccard_from_counts(table)[:m])
+    jaccard_runs = np.vstack(runs) if runs else np.zeros((0, m))
+    jaccard = np.mean(jaccard_runs, axis=0) if runs else np.full(m, np.nan)
+    return {
+        "n_components": int(m),
+        "n_bootstrap": int(n_bootstrap),
+        "ari": aris,
+        "mean_ari": float(np.mean(aris)) if aris else math.nan,
+        "jaccard": [float(j) for j in jaccard],
+        "jaccard_runs": jaccard_runs,
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def bootstrap(
     Z: DataFrame,
     Zg: DataFrame,
@@ -111,6 +183,7 @@ def bootstrap(
     kmeans_max_iter: int,
     gmm_max_iter: int,
     gmm_tol: float,
+    gmm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Refit KMeans and the mixture on ``n_bootstrap`` resamples; compare with the reference.
 
@@ -131,6 +204,9 @@ def bootstrap(
     kmeans_max_iter, gmm_max_iter : int
     gmm_tol : float
         MLlib's tolerance (on the total log-likelihood).
+    gmm : dict or None, default=None
+        :func:`mixture_resamples` of the chosen mixture, already measured (same seeds); it is
+        reused, not refitted.
 
     Returns
     -------
@@ -138,14 +214,12 @@ def bootstrap(
         ``{"n_bootstrap", "seconds", "kmeans": {"mean_ari", "ari", "jaccard"}, "gmm": {...}}``
         (``mean_ari`` None and ``jaccard`` empty when ``n_bootstrap`` is 0).
     """
-    from pyspark.ml.clustering import GaussianMixture, KMeans
+    from pyspark.ml.clustering import KMeans
     from pyspark.sql import functions as F
 
     start = time.perf_counter()
-    parts: dict[str, dict[str, list[Any]]] = {
-        "kmeans": {"ari": [], "jaccard": []},
-        "gmm": {"ari": [], "jaccard": []},
-    }
+    aris: list[float] = []
+    runs: list[np.ndarray] = []
     for b in range(n_bootstrap):
         s = seed + 1000 + b
         if k == 1:
@@ -155,35 +229,31 @@ def bootstrap(
             model = fit.fit(Z.sample(withReplacement=True, fraction=1.0, seed=s))
             km = model.setPredictionCol("km_new").transform(Z)
         table = _counts(km, "km_raw", "km_new", k)
-        parts["kmeans"]["ari"].append(adjusted_rand_from_counts(table))
-        parts["kmeans"]["jaccard"].append(_stable(jaccard_from_counts(table), kmeans_order))
-        if m == 1:
-            gm = cells.withColumn("gmm_new", F.lit(0))
-        else:
-            mixture = GaussianMixture(
-                k=m, seed=s, maxIter=gmm_max_iter, tol=gmm_tol, featuresCol="features"
-            ).fit(Zg.sample(withReplacement=True, fraction=1.0, seed=s))
-            gm = mixture.setPredictionCol("gmm_new").setProbabilityCol("gmm_new_p").transform(cells)
-        table = _counts(gm, "gmm_raw", "gmm_new", m)
-        parts["gmm"]["ari"].append(adjusted_rand_from_counts(table))
-        parts["gmm"]["jaccard"].append(_stable(jaccard_from_counts(table), gmm_order))
+        aris.append(adjusted_rand_from_counts(table))
+        runs.append(_stable(jaccard_from_counts(table), kmeans_order))
+    seconds = time.perf_counter() - start
+    if gmm is None:
+        gmm = mixture_resamples(
+            Zg, cells, m=m, n_bootstrap=n_bootstrap, seed=seed, max_iter=gmm_max_iter, tol=gmm_tol
+        )
+    seconds += float(gmm["seconds"])
 
-    def summary(method: str) -> dict[str, Any]:
-        aris = parts[method]["ari"]
+    def summary(aris: list[float], runs: list[np.ndarray]) -> dict[str, Any]:
         if not aris:
             return {"mean_ari": None, "ari": [], "jaccard": []}
-        jaccard = np.mean(np.vstack(parts[method]["jaccard"]), axis=0)
+        jaccard = np.mean(np.vstack(runs), axis=0)
         return {
             "mean_ari": float(np.mean(aris)),
             "ari": [float(a) for a in aris],
             "jaccard": [None if math.isnan(j) else float(j) for j in jaccard],
         }
 
+    gmm_runs = [_stable(row, gmm_order) for row in gmm["jaccard_runs"]]
     return {
         "n_bootstrap": int(n_bootstrap),
-        "seconds": time.perf_counter() - start,
-        "kmeans": summary("kmeans"),
-        "gmm": summary("gmm"),
+        "seconds": seconds,
+        "kmeans": summary(aris, runs),
+        "gmm": summary(list(gmm["ari"]), gmm_runs),
     }
 
 

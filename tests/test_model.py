@@ -334,8 +334,8 @@ def test_describe_is_json_safe_rounded_and_follows_the_contract(fitted: Segmente
     gmm = d["gmm"]
     assert set(gmm) == {
         "mixture", "model", "count_features", "selection", "structure",
-        "grid", "n_components", "covariance_type", "criterion", "evidence", "reason",
-        "jitter", "names", "sizes",
+        "grid", "n_components", "n_segments", "combination", "covariance_type", "criterion",
+        "evidence", "reason", "jitter", "names", "sizes",
     }  # fmt: skip
     assert gmm["mixture"] == "count" and gmm["count_features"] == FEATURES
     assert gmm["grid"][0]["covariance_type"] == "negative binomial"

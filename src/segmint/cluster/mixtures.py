@@ -211,7 +211,8 @@ def _segments(
 
     When components are combined, the segments' stability is measured by refitting and
     combining in every resample (:class:`~segmint.cluster.combine.CombinedMixture`), and the
-    structure check judges the segments with it. Returns (combination, its bootstrap or None,
+    structure check judges the segments with it (their number, not the components', against
+    the edges of the searched range). Returns (combination, its bootstrap or None,
     structure check).
     """
     comb = combine(proba)
@@ -230,7 +231,14 @@ def _segments(
             n_jobs=n_jobs,
             n_segments=comb.n_groups,
         )
-    judged = _replace(bic_selection, details={chosen: details} if details else {}, stability={})
+    searched = [int(n) for n in bic_selection.criterion["n_components"]]
+    judged = _replace(
+        bic_selection,
+        details={chosen: details} if details else {},
+        stability={},
+        # the segments, not the components, are judged: is their number on the edge?
+        on_edge=len(searched) > 1 and comb.n_groups in (min(searched), max(searched)),
+    )
     counts = np.asarray(mask, dtype=bool) & np.all(X >= 0, axis=0)
     single = None if structure.get("bic_single") is None else {"bic": structure["bic_single"]}
     check = _sel.structure_check(X, judged, count_features=counts, single=single)

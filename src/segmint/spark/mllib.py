@@ -609,6 +609,8 @@ def describe(result: MLlibSegmentation) -> dict[str, Any]:
                 "structure": result.gmm_structure,
                 "grid": result.grid.to_dict(orient="records"),
                 "n_components": result.gmm_n_components,
+                "n_segments": result.gmm_n_components,  # MLlib: every component is a segment
+                "combination": {},
                 "covariance_type": result.gmm_covariance_type,
                 "criterion": result.gmm_criterion,
                 "evidence": result.gmm_evidence,

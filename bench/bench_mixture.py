@@ -1,13 +1,21 @@
 """Acceptance figures of the count mixture (issue 17) that are too slow for the tests.
 
-Run: ``PYTHONPATH=src python bench/bench_mixture.py [--seeds 10] [--bootstrap 20]``
+Run: ``PYTHONPATH=src python bench/bench_mixture.py [--seeds 10] [--bootstrap 20]
+[--synth-rows 50000000]``
 
 1. Seeds 0..N-1 on the real three months (``n_products``, ``n_canceled_orders``): chosen
    number of components, its bootstrap mean ARI and minimum Jaccard, BIC of every number of
    components (spread across seeds), pairwise ARI of the chosen labels between seeds, and the
    structure check.
 2. The synthetic acceptance figures (overlapping NB types, correlated log-normal types, one
-   population; three replicates each): chosen number, ARI with the planted types, verdict.
+   population, and the customers of ``segmint synth``'s plan with its four planted types;
+   three replicates each), through the run's mixture stage
+   (:func:`segmint.cluster.mixtures.fit_count`: the rule, the combination of components into
+   segments, the structure check): chosen components, segments, ARI with the planted types,
+   verdict.
+4. With ``--synth-rows N``: ``segmint synth --rows N --seed 1`` then ``segmint run`` on it
+   (Parquet, in a temporary folder), and the mixture's ARI against the planted types of the
+   truth file (the issue's 50M-row figure: ``--synth-rows 50000000``, several minutes).
 3. Time of the count-mixture grid (1..10 components, all starts, zero inflation decided by
    BIC) against today's Gaussian grid (``segmint.cluster.gmm.grid``: 1..10 x 4 covariance
    types on the dequantised log-standardised table), both with the default processes, on the
@@ -23,11 +31,13 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 import segmint
 from segmint import _synth_customers as synth
-from segmint.cluster import gmm
+from segmint._synth_plan import CANCEL, make_plan
+from segmint.cluster import gmm, mixtures
 from segmint.cluster import selection as sel
 from segmint.cluster.count_mixture import CountMixture
 from segmint.cluster.transform import dequantise, integer_columns, make_transform
@@ -56,34 +66,88 @@ def timing(X: np.ndarray, label: str, runs: int = 5) -> None:
     )
 
 
+def planted(n_customers: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The customers of ``segmint synth``'s plan (four planted types), without the log."""
+    plan = make_plan(n_customers * 50, n_customers, seed)
+    cancelled = (plan.inv_kind == CANCEL) & (plan.inv_cust >= 0)
+    n_cancel = np.bincount(plan.inv_cust[cancelled], minlength=plan.cust_type.size)
+    table = pd.DataFrame({"n_products": plan.cust_products, "n_canceled_orders": n_cancel})
+    return table, plan.cust_type
+
+
 def synthetic(n_bootstrap: int) -> None:
     """The synthetic acceptance figures: three replicates of each table, 1..10 components."""
     cases = [
         ("overlapping NB types (4)", lambda r: synth.nb_types(5000, random_state=r)),
         ("correlated log-normal types (4)", lambda r: synth.lognormal_types(5000, random_state=r)),
         ("one population", lambda r: synth.single_population(1749, random_state=r)),
+        ("segmint synth types (4), 8,000", lambda r: planted(8000, r)),
     ]
     for name, make in cases:
         for rep in range(3):
             table, labels = make(rep)
             X = table[FEATURES].to_numpy(dtype=float)
-            s, models = sel.select(
-                CountMixture(), X, range(1, 11), n_bootstrap=n_bootstrap, random_state=rep
-            )
-            check = sel.structure_check(X, s)
-            ari = adjusted_rand_score(labels, models[s.n_components].predict(X))
+            t0 = time.perf_counter()
+            fit = mixtures.fit_count(
+                X, FEATURES, list(range(1, 11)), k=None, criterion="bic",
+                n_bootstrap=n_bootstrap, seed=rep, bootstrap_seed=rep + 1, n_jobs=None,
+            )  # fmt: skip
+            proba = mixtures.probabilities(fit.model, "count", X, None, None, fit.groups)
+            ari = adjusted_rand_score(labels, proba.argmax(axis=1))
+            check = fit.structure
             print(
-                f"{name:<32} rep {rep}: chosen {s.n_components} "
-                f"(indistinguishable {list(s.indistinguishable)}), ARI with planted {ari:.3f}, "
-                f"bootstrap mean ARI {check['mean_ari']:.3f}, verdict {check['verdict']}"
+                f"{name:<32} rep {rep}: chosen {fit.n_components} "
+                f"(indistinguishable {fit.selection['indistinguishable']}), segments "
+                f"{fit.n_segments}, ARI with planted {ari:.3f}, bootstrap mean ARI "
+                f"{check['mean_ari']:.3f}, verdict {check['verdict']} "
+                f"({time.perf_counter() - t0:.1f} s)"
             )
+
+
+def synth_run(rows: int) -> None:
+    """``segmint synth --rows N --seed 1``, ``segmint run`` on it, ARI with the planted types."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        log = Path(tmp) / "synth.parquet"
+        exe = [str(Path(sys.executable).with_name("segmint"))]
+        subprocess.run([*exe, "synth", "-o", str(log), "--rows", str(rows), "--seed", "1", "-q"],
+                       check=True)  # fmt: skip
+        t0 = time.perf_counter()
+        subprocess.run([*exe, "run", str(log), "-o", f"{tmp}/out", "-q"], check=True)
+        wall = time.perf_counter() - t0
+        seg = pd.read_csv(f"{tmp}/out/segments.csv", dtype={"customer_id": str})
+        truth = pd.read_csv(f"{tmp}/synth.truth.csv", dtype={"customer_id": str})
+        both = seg.merge(truth, on="customer_id", validate="one_to_one")
+        g = json.loads(Path(f"{tmp}/out/metrics.json").read_text())["gmm"]
+    print(
+        f"segmint synth --rows {rows:,} --seed 1 ({len(both):,} customers): components "
+        f"{g['n_components']} (on edge: {g['selection']['on_edge']}), segments "
+        f"{g['n_segments']}, mixture ARI with planted "
+        f"{adjusted_rand_score(both['planted_type'], both['gmm_segment']):.3f}, KMeans ARI "
+        f"{adjusted_rand_score(both['planted_type'], both['kmeans_segment']):.3f}, verdict "
+        f"{g['structure']['verdict']}, bootstrap mean ARI {g['structure']['mean_ari']}; "
+        f"segmint run {wall:.0f} s (load {os.getloadavg()[0]:.1f})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--bootstrap", type=int, default=20)
+    parser.add_argument("--synth-rows", type=int, default=0)
+    parser.add_argument("--only-synthetic", action="store_true")
     args = parser.parse_args()
+    if args.synth_rows:
+        synth_run(args.synth_rows)
+        return
+    if args.only_synthetic:
+        synthetic(args.bootstrap)
+        return
     table = segmint.customer_features(DATA, features="all").table
     X = table[FEATURES].to_numpy(dtype=float)
 

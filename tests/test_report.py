@@ -438,7 +438,7 @@ def test_figures_name_the_mixture_that_was_fitted(mixture_run: dict[str, Any]) -
     assert not [(k, t) for k, ts in texts.items() for t in ts if wrong in t]
     assert f"Customers per {words} segment" in texts["gmm_sizes"]
     assert any(f"Each feature by {words} segment" in t for t in texts["gmm_violins"])
-    assert f"{words[0].upper()}{words[1:]} component" in texts["contingency"]
+    assert f"{words[0].upper()}{words[1:]} segment" in texts["contingency"]
 
 
 def test_mixture_selection_figure_draws_the_models_that_were_fitted(
@@ -479,5 +479,5 @@ def test_page_names_the_mixture_that_was_fitted(mixture_run: dict[str, Any]) -> 
     assert wrong not in html  # not in the text, the captions, the alt texts, anywhere
     assert kind == "gaussian" or "GMM" not in text
     label = words[0].upper() + words[1:]
-    for shown in (f"Choosing the {words}", f"{label} component profiles", f"{label} components"):
+    for shown in (f"Choosing the {words}", f"{label} segment profiles", f"{label} components"):
         assert shown in text

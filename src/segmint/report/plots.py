@@ -639,7 +639,7 @@ def contingency_heatmap(
 ) -> Axes:
     """Where each KMeans segment's customers land among the mixture components.
 
-    Each cell shows the share of the KMeans segment (row) in the mixture component (column),
+    Each cell shows the share of the KMeans segment (row) in the mixture segment (column),
     and the number of customers; the colour is the share.
 
     Parameters
@@ -694,7 +694,7 @@ def contingency_heatmap(
     ax.set_xticks(range(len(cols)), [wrap(segment_label(s, gm_names[s]), 16) for s in cols])
     ax.tick_params(length=0)
     ax.set_ylabel("KMeans segment")
-    ax.set_xlabel(f"{method_label('gmm', mixture, start=True)} component")
+    ax.set_xlabel(f"{method_label('gmm', mixture, start=True)} segment")
     ax.set_title("Where each KMeans segment's customers land in the mixture")
     label = "Share of the KMeans segment"
     if own:

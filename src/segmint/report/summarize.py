@@ -68,9 +68,9 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("kmeans_pairs", "kmeans", "Customers by KMeans segment"),
     ("kmeans_violins", "kmeans", "Features by KMeans segment"),
     ("gmm_selection", "gmm", "Choosing the {mixture}"),
-    ("gmm_sizes", "gmm", "{Mixture} component sizes"),
-    ("gmm_violins", "gmm", "Features by {mixture} component"),
-    ("contingency", "agreement", "KMeans segments against mixture components"),
+    ("gmm_sizes", "gmm", "{Mixture} segment sizes"),
+    ("gmm_violins", "gmm", "Features by {mixture} segment"),
+    ("contingency", "agreement", "KMeans segments against mixture segments"),
 )
 
 _SEGMENT_COLUMNS = ("kmeans_segment", "gmm_segment")
@@ -576,16 +576,16 @@ def _figures(n_customers: int, features: Sequence[str], mixture: str) -> list[di
             "flatten, more components add little. The circled point is the model chosen."
         ),
         "gmm_sizes": (
-            f"Number and share of customers in each {words['mixture']} component (each "
-            "customer counted in the component most likely for them)."
+            f"Number and share of customers in each {words['mixture']} segment (each "
+            "customer counted in the segment most likely for them)."
         ),
         "gmm_violins": (
-            f"The shape of each feature inside each {words['mixture']} component; the white dot "
+            f"The shape of each feature inside each {words['mixture']} segment; the white dot "
             "is the median customer, the black bar the middle half." + violin_note
         ),
         "contingency": (
             "Read across a row: where the customers of that KMeans segment land among the "
-            "mixture components. One dark cell per row means the two methods agree on that "
+            "mixture segments. One dark cell per row means the two methods agree on that "
             "segment; a row split over several cells means they draw the borders differently."
         ),
     }

@@ -58,126 +58,91 @@ def count_columns(X: np.ndarray) -> np.ndarray:
     return np.all((X >= 0) & (np.round(X) == X), axis=0)
 
 
-def _nb_logpmf(v: np.ndarray, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """log NB2 pmf at values ``v`` (U, 1) for parameters ``mu``, ``r`` (K,): shape (U, K)."""
-    log_rmu = np.log(r + mu)
-    return (
-        gammaln(v + r)
-        - gammaln(r)
-        - gammaln(v + 1.0)
-        + r * (np.log(r) - log_rmu)
-        + v * (np.log(mu) - log_rmu)
-    )
-
-
 #: Largest count for which dispersion updates use exact sums over 0..max (else special functions).
 _GRID_MAX = 20_000
-_GRID = np.arange(_GRID_MAX, dtype=np.float64)[:, None]
-
-
-class _Tail:
-    """Sufficient statistics of weighted integer counts for the NB size ``r``.
-
-    For integers, ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``; summing over the customers,
-    the weighted sum becomes ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above
-    ``i``. Gradient, curvature and objective in ``r`` are then plain sums over ``0..max(v)``
-    (no digamma, trigamma or log-gamma), for all components at once. Above :data:`_GRID_MAX`
-    the special functions are used instead.
-    """
-
-    def __init__(self, W: np.ndarray, v: np.ndarray) -> None:
-        self.Nk = np.maximum(W.sum(axis=0), 1e-12)
-        vmax = int(v[-1, 0]) if v.size else 0
-        self.exact = vmax <= _GRID_MAX
-        if self.exact:
-            full = np.zeros((vmax + 1, W.shape[1]))
-            full[v[:, 0].astype(np.intp)] = W
-            self.T = W.sum(axis=0) - np.cumsum(full, axis=0)[:vmax]  # weight of values > i
-            self.i = _GRID[:vmax]
-        else:
-            self.W, self.v = W, v
-
-    def objective(self, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """The r-dependent part of the weighted NB log-likelihood (mean fixed), shape (K,)."""
-        if self.exact:
-            first = (self.T * np.log(r + self.i)).sum(axis=0)
-        else:
-            first = (self.W * (gammaln(self.v + r) - gammaln(r))).sum(axis=0)
-        out: np.ndarray = first + self.Nk * (r * np.log(r) - (r + mu) * np.log(r + mu))
-        return out
-
-    def derivatives(self, mu: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """First and second derivatives of :meth:`objective` in ``r``."""
-        if self.exact:
-            inv = 1.0 / (r + self.i)
-            g = (self.T * inv).sum(axis=0)
-            h = -(self.T * inv * inv).sum(axis=0)
-        else:
-            g = (self.W * (digamma(self.v + r) - digamma(r))).sum(axis=0)
-            h = (self.W * (zeta(2.0, self.v + r) - zeta(2.0, r))).sum(axis=0)
-        g = g + self.Nk * (np.log(r) - np.log(r + mu))
-        h = h + self.Nk * (1.0 / r - 1.0 / (r + mu))
-        return g, h
-
-
-def _nb_m_step(
-    W: np.ndarray, v: np.ndarray, log_r: np.ndarray, n_newton: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted NB2 maximum likelihood for every component at once.
-
-    ``W`` (U, K) holds the weight of each distinct value ``v`` (U, 1) in each component. The
-    mean's MLE is the weighted mean; the size ``r`` is improved by ``n_newton`` Newton steps on
-    ``log r`` from ``log_r`` (K,). A step is at most 1 in ``log r``; where the objective is not
-    concave the step follows the gradient (0.5). Inside EM one step per iteration suffices:
-    EM stops only when the likelihood stops changing, i.e. at a stationary ``r``.
-    """
-    stats = _Tail(W, v)
-    mu = np.maximum((W * v).sum(axis=0) / stats.Nk, _MEAN_MIN)
-    theta = log_r.copy()
-    for _ in range(n_newton):
-        r = np.exp(theta)
-        g, h = stats.derivatives(mu, r)
-        d1 = r * g  # derivatives with respect to theta = log r
-        d2 = r * g + r * r * h
-        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), 0.5 * np.sign(d1))
-        step = np.clip(step, -1.0, 1.0)
-        theta = np.clip(theta + step, _LOG_SIZE_MIN, _LOG_SIZE_MAX)
-        if np.all(np.abs(step) < 1e-8):
-            break
-    return mu, theta
 
 
 @dataclass
 class _Data:
-    """Distinct rows of X with their multiplicity, prepared for the E- and M-steps."""
+    """Distinct rows of X with their multiplicity, prepared for the E- and M-steps.
+
+    The distinct values of all count features are stacked, feature after feature, into one
+    column ``values`` (``U`` entries), so that each E- and M-step evaluates every (value,
+    component) pair of every count feature in one array operation.
+    """
 
     weight: np.ndarray  # (m,) multiplicity
     inverse: np.ndarray  # (n,) row of X -> distinct row
-    values: list[np.ndarray]  # per count feature: distinct values (U_j, 1)
-    value_index: list[np.ndarray]  # per count feature: distinct row -> distinct value (m,)
-    onehot: list[sp.csr_matrix]  # per count feature: (U_j, m) indicator
-    zero_at: list[int]  # per count feature: index of the value 0, or -1
+    values: np.ndarray  # (U, 1) distinct values of every count feature, stacked
+    feature: np.ndarray  # (U,) count feature of each stacked value
+    offsets: np.ndarray  # (n_count + 1,) where each feature's values start in ``values``
+    value_index: np.ndarray  # (n_count, m) distinct row -> its value's row in ``values``
+    onehot: sp.csr_matrix  # (U, m) indicator of value_index
+    zero_at: list[int]  # per count feature: row of the value 0 in ``values``, or -1
+    lgamma_v1: np.ndarray  # (U, 1) log(v!)
+    exact: np.ndarray  # (n_count,) bool: largest value <= _GRID_MAX (sums over 0..max)
+    grid: np.ndarray  # (G - 1, 1) the integers 0..G-2, G = 1 + largest value of those
+    cum_blocks: list[tuple[int, int, int]]  # exact features: rows lo:hi of values, block start
+    cum_rows: int  # rows of the cumulative table: per exact feature a 0, then its running sums
+    cum_index: np.ndarray  # (n_exact, G - 1): row of the running sum at values <= i
+    cum_last: np.ndarray  # (n_exact,): row of each exact feature's total
     y: np.ndarray  # (m, n_gauss) signed log1p of the non-count features
-    log_jacobian: np.ndarray  # (m,) sum of -log1p(|x|) over non-count features
+    log_jacobian: np.ndarray  # (m, 1) sum of -log1p(|x|) over non-count features
     z: np.ndarray  # (m, n_features) standardised log scale, for the starts
 
     @property
     def n(self) -> float:
         return float(self.weight.sum())
 
+    @property
+    def n_count(self) -> int:
+        return int(self.offsets.size - 1)
+
+    @property
+    def has_zero(self) -> np.ndarray:
+        """Mask of the count features that take the value 0, shape (n_count,)."""
+        return np.array([z >= 0 for z in self.zero_at], dtype=bool)
+
+    @property
+    def zero_rows(self) -> np.ndarray:
+        """Rows of ``values`` holding a 0 (one per feature in :attr:`has_zero`)."""
+        return np.array([z for z in self.zero_at if z >= 0], dtype=np.intp)
+
+    def feature_sums(self, A: np.ndarray) -> np.ndarray:
+        """Sum the rows of ``A`` (U, K) within each count feature: shape (n_count, K).
+
+        One ``sum`` per feature (not ``np.add.reduceat``), so the result is bitwise that of
+        summing each feature's own table: EM trajectories do not move with the stacking.
+        """
+        o = self.offsets
+        return np.stack([A[o[j] : o[j + 1]].sum(axis=0) for j in range(o.size - 1)])
+
 
 def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
     rows, inverse, weight = np.unique(X, axis=0, return_inverse=True, return_counts=True)
     m = rows.shape[0]
-    values, index, onehot, zero_at = [], [], [], []
+    values, index, zero_at, offsets = [], [], [], [0]
     for j in np.flatnonzero(counts):
         vals, idx = np.unique(rows[:, j], return_inverse=True)
-        values.append(vals[:, None])
-        index.append(idx)
-        onehot.append(
-            sp.csr_matrix((np.ones(m), (idx, np.arange(m))), shape=(vals.size, m)).tocsr()
-        )
-        zero_at.append(int(np.flatnonzero(vals == 0)[0]) if vals[0] == 0 else -1)
+        zero_at.append(offsets[-1] if vals[0] == 0 else -1)
+        index.append(idx.ravel() + offsets[-1])
+        values.append(vals)
+        offsets.append(offsets[-1] + vals.size)
+    nc = len(values)
+    v = np.concatenate(values) if nc else np.empty(0)
+    feature = np.repeat(np.arange(nc), np.diff(offsets))
+    value_index = np.vstack(index) if nc else np.empty((0, m), dtype=np.intp)
+    onehot = sp.csr_matrix(
+        (np.ones(nc * m), (value_index.ravel(), np.tile(np.arange(m), nc))), shape=(v.size, m)
+    )
+    vmax = np.array([vals[-1] for vals in values])
+    exact = vmax <= _GRID_MAX
+    size = int(vmax[exact].max()) + 1 if exact.any() else 1
+    blocks, lookup, at = [], [], 0
+    for j in np.flatnonzero(exact):
+        blocks.append((offsets[j], offsets[j + 1], at))
+        lookup.append(at + np.searchsorted(values[j], np.arange(size - 1), side="right"))
+        at += values[j].size + 1
     gauss = rows[:, ~counts]
     z = signed_log1p(rows)
     sd = z.std(axis=0)
@@ -185,14 +150,104 @@ def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
     return _Data(
         weight=weight.astype(np.float64),
         inverse=inverse.ravel(),
-        values=values,
-        value_index=index,
+        values=v[:, None],
+        feature=feature,
+        offsets=np.asarray(offsets, dtype=np.intp),
+        value_index=value_index,
         onehot=onehot,
         zero_at=zero_at,
+        lgamma_v1=gammaln(v + 1.0)[:, None],
+        exact=exact,
+        grid=np.arange(size - 1, dtype=np.float64)[:, None],
+        cum_blocks=blocks,
+        cum_rows=at,
+        cum_index=np.array(lookup, dtype=np.intp).reshape(len(blocks), size - 1),
+        cum_last=np.array([b[2] + b[1] - b[0] for b in blocks], dtype=np.intp),
         y=signed_log1p(gauss),
-        log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1),
+        log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1, keepdims=True),
         z=z,
     )
+
+
+def _nb_m_step(
+    data: _Data, W: np.ndarray, log_r: np.ndarray, n_newton: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted NB2 maximum likelihood for every (count feature, component) pair at once.
+
+    ``W`` (U, K) holds the weight of each stacked distinct value in each component. The
+    mean's MLE is the weighted mean; the size ``r`` is improved by ``n_newton`` Newton steps on
+    ``log r`` from ``log_r`` (n_count, K). A step is at most 1 in ``log r``; where the
+    objective is not concave the step follows the gradient (0.5). Inside EM one step per
+    iteration suffices: EM stops only when the likelihood stops changing, i.e. at a
+    stationary ``r``.
+
+    The r-dependent part of the weighted log-likelihood has gradient
+    ``sum_v W_v (psi(v + r) - psi(r)) + N (log r - log(r + mu))``. For integers,
+    ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``, so the first term is
+    ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above ``i``: a plain sum over
+    ``0..max(v)`` (likewise the curvature), for all features and components at once. Above
+    :data:`_GRID_MAX` digamma and trigamma are used instead. Returns ``mu`` and ``log r``,
+    both (n_count, K).
+    """
+    nc, K = log_r.shape
+    exact = data.exact
+    n_exact = int(exact.sum())
+    every = n_exact == nc
+    if n_exact:
+        # Running sums of W over each feature's distinct values (a 0 in front), looked up at
+        # every integer 0..G-2: the cumulative sums over the whole grid, without its zeros.
+        cw = np.zeros((data.cum_rows, K))
+        for lo, hi, at in data.cum_blocks:
+            np.cumsum(W[lo:hi], axis=0, out=cw[at + 1 : at + 1 + hi - lo])
+        ends = cw[data.cum_last]  # weight of each exact feature in each component
+        # T[j, i, k] = weight of the values of feature j above i (exactly 0 past its largest).
+        T = ends[:, None, :] - cw[data.cum_index]
+        grid = data.grid
+        total = ends if every else data.feature_sums(W)
+    else:
+        total = data.feature_sums(W)
+    Nk = np.maximum(total, 1e-12)
+    mu = np.maximum(data.feature_sums(W * data.values) / Nk, _MEAN_MIN)
+    theta = log_r
+    active = np.ones(nc, dtype=bool)  # features still being improved
+    for _ in range(n_newton):
+        r = np.exp(theta)
+        # einsum adds along i in order (as a sum over axis 0 of an (i, k) table does).
+        if every:
+            inv = 1.0 / (r[:, None, :] + grid)
+            Ti = T * inv
+            g = np.einsum("jik->jk", Ti)
+            h = -np.einsum("jik->jk", Ti * inv)
+        else:
+            g, h = np.empty((nc, K)), np.empty((nc, K))
+            if n_exact:
+                inv = 1.0 / (r[exact][:, None, :] + grid)
+                Ti = T * inv
+                g[exact] = np.einsum("jik->jk", Ti)
+                h[exact] = -np.einsum("jik->jk", Ti * inv)
+            for j in np.flatnonzero(~exact):
+                lo, hi = data.offsets[j], data.offsets[j + 1]
+                Wj, vr = W[lo:hi], data.values[lo:hi] + r[j]
+                g[j] = (Wj * (digamma(vr) - digamma(r[j]))).sum(axis=0)
+                h[j] = (Wj * (zeta(2.0, vr) - zeta(2.0, r[j]))).sum(axis=0)
+        rmu = r + mu
+        g = g + Nk * (np.log(r) - np.log(rmu))
+        h = h + Nk * (1.0 / r - 1.0 / rmu)
+        d1 = r * g  # derivatives with respect to theta = log r
+        d2 = d1 + r * r * h
+        concave = d2 < 0
+        step = np.where(concave, -d1 / np.where(concave, d2, -1.0), 0.5 * np.sign(d1))
+        step = np.minimum(np.maximum(step, -1.0), 1.0)
+        if n_newton == 1:
+            theta = np.minimum(np.maximum(theta + step, _LOG_SIZE_MIN), _LOG_SIZE_MAX)
+            break
+        # A feature whose steps all fell below 1e-8 keeps its sizes from then on.
+        moved = np.minimum(np.maximum(theta + step, _LOG_SIZE_MIN), _LOG_SIZE_MAX)
+        theta = np.where(active[:, None], moved, theta)
+        active &= ~np.all(np.abs(step) < 1e-8, axis=1)
+        if not active.any():
+            break
+    return mu, theta
 
 
 @dataclass
@@ -208,20 +263,39 @@ class _Params:
         return _Params(*(np.array(a, copy=True) for a in vars(self).values()))
 
 
+def _nb_table(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log NB2 pmf (zero-inflated or not) of every stacked distinct value: shape (U, K)."""
+    f = data.feature
+    v = data.values
+    r = np.exp(p.log_r.T)  # (n_count, K)
+    log_rmu = np.log(r + p.mu.T)
+    # Same operations, in the same order, as evaluating each feature's own table.
+    table: np.ndarray = (
+        gammaln(v + r[f])
+        - gammaln(r)[f]
+        - data.lgamma_v1
+        + (r * (np.log(r) - log_rmu))[f]
+        + v * (np.log(p.mu.T) - log_rmu)[f]
+    )
+    if zero_inflated:
+        pi = p.pi.T
+        has0 = data.has_zero
+        with np.errstate(divide="ignore"):
+            table = np.log1p(-pi)[f] + table
+            if has0.any():
+                z0 = data.zero_rows
+                table[z0] = np.logaddexp(np.log(pi[has0]), table[z0])
+    return table
+
+
 def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
     """log(weight_k) + log p(row | k) for every distinct row: shape (m, K)."""
     with np.errstate(divide="ignore"):
-        out = np.log(p.weights)[None, :] + data.log_jacobian[:, None]
-    for j, (v, idx) in enumerate(zip(data.values, data.value_index, strict=True)):
-        table = _nb_logpmf(v, p.mu[:, j], np.exp(p.log_r[:, j]))
-        if zero_inflated:
-            pi = p.pi[:, j]
-            with np.errstate(divide="ignore"):
-                table = np.log1p(-pi) + table
-                if data.zero_at[j] >= 0:
-                    z0 = data.zero_at[j]
-                    table[z0] = np.logaddexp(np.log(pi), table[z0])
-        out += table[idx]
+        out = np.log(p.weights)[None, :] + data.log_jacobian
+    if data.n_count:
+        table = _nb_table(data, p, zero_inflated)
+        for idx in data.value_index:
+            out += table[idx]
     if data.y.shape[1]:
         diff = data.y[:, None, :] - p.mean[None, :, :]
         out += -0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)
@@ -242,33 +316,36 @@ def _m_step(
     K = R.shape[1]
     weights = np.maximum(Nk / data.n, 1e-300)
     Nk = np.maximum(Nk, 1e-12)
-    nc = len(data.values)
-    mu = np.empty((K, nc))
-    log_r = np.empty((K, nc))
-    pi = np.zeros((K, nc))
-    for j, (v, S) in enumerate(zip(data.values, data.onehot, strict=True)):
-        W = np.asarray(S @ Rw)  # (U_j, K) weight of each distinct value in each component
-        z0 = data.zero_at[j]
-        if zero_inflated and prev is not None and z0 >= 0:
+    nc = data.n_count
+    pi = np.zeros((nc, K))
+    if nc:
+        W = np.asarray(data.onehot @ Rw)  # (U, K) weight of each distinct value in each component
+        has0 = data.has_zero
+        z0 = data.zero_rows
+        if zero_inflated and prev is not None and has0.any():
             # E-step of the structural-zero indicator, with the previous parameters.
-            pi_old = prev.pi[:, j]
-            r_old = np.exp(prev.log_r[:, j])
-            nb0 = np.exp(r_old * (np.log(r_old) - np.log(r_old + prev.mu[:, j])))
+            pi_old = prev.pi.T[has0]
+            r_old = np.exp(prev.log_r.T[has0])
+            nb0 = np.exp(r_old * (np.log(r_old) - np.log(r_old + prev.mu.T[has0])))
             denom = pi_old + (1 - pi_old) * nb0
             s = np.where(denom > 0, pi_old / np.where(denom > 0, denom, 1.0), 0.0)
-            pi[:, j] = np.minimum(W[z0] * s / np.maximum(W.sum(axis=0), 1e-12), _PI_MAX)
+            total = np.maximum(data.feature_sums(W)[has0], 1e-12)
+            pi[has0] = np.minimum(W[z0] * s / total, _PI_MAX)
             W = W.copy()
             W[z0] *= 1 - s
         if prev is None:
-            m0 = np.maximum((W * v).sum(axis=0) / np.maximum(W.sum(axis=0), 1e-12), _MEAN_MIN)
-            var0 = (W * (v - m0) ** 2).sum(axis=0) / np.maximum(W.sum(axis=0), 1e-12)
+            total = np.maximum(data.feature_sums(W), 1e-12)
+            m0 = np.maximum(data.feature_sums(W * data.values) / total, _MEAN_MIN)
+            var0 = data.feature_sums(W * (data.values - m0[data.feature]) ** 2) / total
             excess = np.maximum(var0 - m0, 1e-3 * m0)
             start = np.clip(np.log(m0**2 / excess), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
-            mu[:, j], log_r[:, j] = _nb_m_step(W, v, start, max(n_newton, 20))
-            if zero_inflated and z0 >= 0:
-                pi[:, j] = 0.5 * W[z0] / np.maximum(W.sum(axis=0), 1e-12)
+            mu, log_r = _nb_m_step(data, W, start, max(n_newton, 20))
+            if zero_inflated and has0.any():
+                pi[has0] = 0.5 * W[z0] / total[has0]
         else:
-            mu[:, j], log_r[:, j] = _nb_m_step(W, v, prev.log_r[:, j], n_newton)
+            mu, log_r = _nb_m_step(data, W, prev.log_r.T, n_newton)
+    else:
+        mu = log_r = np.empty((0, K))
     if data.y.shape[1]:
         mean = (Rw.T @ data.y) / Nk[:, None]
         var = (Rw.T @ data.y**2) / Nk[:, None] - mean**2
@@ -276,7 +353,7 @@ def _m_step(
     else:
         mean = np.empty((K, 0))
         var = np.empty((K, 0))
-    return _Params(weights / weights.sum(), mu, log_r, pi, mean, var)
+    return _Params(weights / weights.sum(), mu.T, log_r.T, pi.T, mean, var)
 
 
 def _starts(data: _Data, K: int, n_init: int, rng: np.random.RandomState) -> list[np.ndarray]:
@@ -357,7 +434,7 @@ def _pack(p: _Params, data: _Data, zero_inflated: bool) -> np.ndarray:
     """The parameters in unconstrained coordinates (for SQUAREM's extrapolation)."""
     parts = [np.log(np.maximum(p.weights, 1e-300)), np.log(p.mu).ravel(), p.log_r.ravel()]
     if zero_inflated:
-        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        has0 = data.has_zero
         pi = np.clip(p.pi[:, has0], 1e-12, _PI_MAX)
         parts.append((np.log(pi) - np.log1p(-pi)).ravel())
     parts += [p.mean.ravel(), np.log(p.var).ravel()]
@@ -381,7 +458,7 @@ def _unpack(x: np.ndarray, like: _Params, data: _Data, zero_inflated: bool, mv: 
     log_r = np.clip(take(K * nc).reshape(K, nc), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
     pi = np.zeros((K, nc))
     if zero_inflated:
-        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        has0 = data.has_zero
         pi[:, has0] = np.minimum(1.0 / (1.0 + np.exp(-take(K * int(has0.sum())))), _PI_MAX).reshape(
             K, -1
         )
@@ -449,5 +526,5 @@ def _em(
 
 
 def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:
-    n_zi = sum(z >= 0 for z in data.zero_at) if zero_inflated else 0
-    return (K - 1) + K * (2 * len(data.values) + n_zi + 2 * data.y.shape[1])
+    n_zi = int(data.has_zero.sum()) if zero_inflated else 0
+    return (K - 1) + K * (2 * data.n_count + n_zi + 2 * data.y.shape[1])

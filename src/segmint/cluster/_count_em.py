@@ -419,15 +419,12 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _em_step(
-    data: _Data, params: _Params, zero_inflated: bool, min_variance: float
-) -> tuple[_Params, float]:
-    """One EM step: the new parameters, and the mean log-likelihood at ``params``."""
+def _e_step(data: _Data, params: _Params, zero_inflated: bool) -> tuple[np.ndarray, float]:
+    """Responsibilities (m, K) at ``params``, and the mean log-likelihood there."""
     logp = _log_joint(data, params, zero_inflated)
     rows = _logsumexp_rows(logp)
     ll = float(data.weight @ rows) / data.n
-    R = np.exp(logp - rows[:, None])
-    return _m_step(data, R, params, zero_inflated, min_variance, 1), ll
+    return np.exp(logp - rows[:, None]), ll
 
 
 def _pack(p: _Params, data: _Data, zero_inflated: bool) -> np.ndarray:
@@ -480,27 +477,30 @@ def _em(
     Accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3): two EM steps give the
     direction of travel, an extrapolation along it is stabilised by a third EM step, and
     kept only when its likelihood is no lower than after the two plain steps (otherwise the
-    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps.
+    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps
+    (the E-step at a rejected candidate counts as one). An M-step is computed only where its
+    result is used: not after the E-step that ends the run, nor at a rejected candidate.
     """
     mv = min_variance
     prev_ll = -np.inf
     n_iter = 0
     p0 = params
     while True:
-        p1, ll0 = _em_step(data, p0, zero_inflated, mv)
+        R0, ll0 = _e_step(data, p0, zero_inflated)
         n_iter += 1
         if abs(ll0 - prev_ll) < tol or not np.isfinite(ll0):
-            return _Fit(p0, ll0, n_iter, np.isfinite(ll0))
+            return _Fit(p0, ll0, n_iter, bool(np.isfinite(ll0)))
         if n_iter >= max_iter:
-            break
+            return _Fit(p0, ll0, n_iter, False)
         prev_ll = ll0
-        p2, ll1 = _em_step(data, p1, zero_inflated, mv)
+        p1 = _m_step(data, R0, p0, zero_inflated, mv, 1)
+        R1, ll1 = _e_step(data, p1, zero_inflated)
         n_iter += 1
         if abs(ll1 - ll0) < tol:
-            return _Fit(p1, ll1, n_iter, True)  # ll1 is the likelihood at p1
+            return _Fit(p1, ll1, n_iter, True)
         if n_iter >= max_iter:
-            p0 = p1
-            break
+            return _Fit(p1, ll1, n_iter, False)
+        p2 = _m_step(data, R1, p1, zero_inflated, mv, 1)
         x0, x1, x2 = (_pack(p, data, zero_inflated) for p in (p0, p1, p2))
         r = x1 - x0
         v = x2 - x1 - r
@@ -511,18 +511,14 @@ def _em(
         if alpha < -1.0 and np.isfinite(alpha):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 cand = _unpack(x0 - 2 * alpha * r + alpha**2 * v, p0, data, zero_inflated, mv)
-                stab, ll_c = _em_step(data, cand, zero_inflated, mv)
-            n_iter += 1
-            # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
-            if (
-                np.isfinite(ll_c)
-                and ll_c >= ll1
-                and np.all(np.isfinite(_pack(stab, data, zero_inflated)))
-            ):
-                nxt = stab
+                Rc, ll_c = _e_step(data, cand, zero_inflated)
+                n_iter += 1  # counted as an EM step whether or not the candidate is kept
+                # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
+                if np.isfinite(ll_c) and ll_c >= ll1:
+                    stab = _m_step(data, Rc, cand, zero_inflated, mv, 1)
+                    if np.all(np.isfinite(_pack(stab, data, zero_inflated))):
+                        nxt = stab
         p0 = nxt
-    _, ll_end = _em_step(data, p0, zero_inflated, mv)
-    return _Fit(p0, ll_end, n_iter, False)
 
 
 def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:

@@ -74,18 +74,21 @@ class _Data:
     weight: np.ndarray  # (m,) multiplicity
     inverse: np.ndarray  # (n,) row of X -> distinct row
     values: np.ndarray  # (U, 1) distinct values of every count feature, stacked
-    feature: np.ndarray  # (U,) count feature of each stacked value
     offsets: np.ndarray  # (n_count + 1,) where each feature's values start in ``values``
+    sizes: np.ndarray  # (n_count,) distinct values of each feature (np.diff(offsets))
     value_index: np.ndarray  # (n_count, m) distinct row -> its value's row in ``values``
     onehot: sp.csr_matrix  # (U, m) indicator of value_index
     zero_at: list[int]  # per count feature: row of the value 0 in ``values``, or -1
+    has_zero: np.ndarray  # (n_count,) bool: the feature takes the value 0
+    zero_rows: np.ndarray  # rows of ``values`` holding a 0, one per feature in has_zero
     lgamma_v1: np.ndarray  # (U, 1) log(v!)
     exact: np.ndarray  # (n_count,) bool: largest value <= _GRID_MAX (sums over 0..max)
-    grid: np.ndarray  # (G - 1, 1) the integers 0..G-2, G = 1 + largest value of those
     cum_blocks: list[tuple[int, int, int]]  # exact features: rows lo:hi of values, block start
-    cum_rows: int  # rows of the cumulative table: per exact feature a 0, then its running sums
-    cum_index: np.ndarray  # (n_exact, G - 1): row of the running sum at values <= i
-    cum_last: np.ndarray  # (n_exact,): row of each exact feature's total
+    cum_sizes: np.ndarray  # (n_exact,) rows of each block: a 0, then the running sums
+    cum_last: np.ndarray  # (n_exact,) row of each exact feature's total
+    cum_repeat: np.ndarray  # (cum rows,) integers i whose running sum (values <= i) is the row
+    grid: np.ndarray  # (sum of max, 1) the integers 0..max-1 of every exact feature, stacked
+    grid_bounds: list[tuple[int, int]]  # rows of each exact feature in ``grid``
     y: np.ndarray  # (m, n_gauss) signed log1p of the non-count features
     log_jacobian: np.ndarray  # (m, 1) sum of -log1p(|x|) over non-count features
     z: np.ndarray  # (m, n_features) standardised log scale, for the starts
@@ -96,17 +99,7 @@ class _Data:
 
     @property
     def n_count(self) -> int:
-        return int(self.offsets.size - 1)
-
-    @property
-    def has_zero(self) -> np.ndarray:
-        """Mask of the count features that take the value 0, shape (n_count,)."""
-        return np.array([z >= 0 for z in self.zero_at], dtype=bool)
-
-    @property
-    def zero_rows(self) -> np.ndarray:
-        """Rows of ``values`` holding a 0 (one per feature in :attr:`has_zero`)."""
-        return np.array([z for z in self.zero_at if z >= 0], dtype=np.intp)
+        return int(self.sizes.size)
 
     def feature_sums(self, A: np.ndarray) -> np.ndarray:
         """Sum the rows of ``A`` (U, K) within each count feature: shape (n_count, K).
@@ -130,19 +123,22 @@ def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
         offsets.append(offsets[-1] + vals.size)
     nc = len(values)
     v = np.concatenate(values) if nc else np.empty(0)
-    feature = np.repeat(np.arange(nc), np.diff(offsets))
     value_index = np.vstack(index) if nc else np.empty((0, m), dtype=np.intp)
     onehot = sp.csr_matrix(
         (np.ones(nc * m), (value_index.ravel(), np.tile(np.arange(m), nc))), shape=(v.size, m)
     )
-    vmax = np.array([vals[-1] for vals in values])
-    exact = vmax <= _GRID_MAX
-    size = int(vmax[exact].max()) + 1 if exact.any() else 1
-    blocks, lookup, at = [], [], 0
+    exact = np.array([vals[-1] <= _GRID_MAX for vals in values], dtype=bool)
+    # Per exact feature, the running sums over its distinct values (a 0 in front) give the
+    # running sums over every integer 0..max-1: row u stands for v[u-1] <= i < v[u].
+    blocks, repeat, bounds, at = [], [], [], 0
+    grid: list[int] = []
     for j in np.flatnonzero(exact):
+        vals = values[j].astype(np.intp)
         blocks.append((offsets[j], offsets[j + 1], at))
-        lookup.append(at + np.searchsorted(values[j], np.arange(size - 1), side="right"))
-        at += values[j].size + 1
+        repeat.append(np.diff(vals, prepend=0, append=vals[-1]))
+        bounds.append((len(grid), len(grid) + int(vals[-1])))
+        grid.extend(range(int(vals[-1])))
+        at += vals.size + 1
     gauss = rows[:, ~counts]
     z = signed_log1p(rows)
     sd = z.std(axis=0)
@@ -151,18 +147,21 @@ def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
         weight=weight.astype(np.float64),
         inverse=inverse.ravel(),
         values=v[:, None],
-        feature=feature,
         offsets=np.asarray(offsets, dtype=np.intp),
+        sizes=np.diff(offsets),
         value_index=value_index,
         onehot=onehot,
         zero_at=zero_at,
+        has_zero=np.array([z >= 0 for z in zero_at], dtype=bool),
+        zero_rows=np.array([z for z in zero_at if z >= 0], dtype=np.intp),
         lgamma_v1=gammaln(v + 1.0)[:, None],
         exact=exact,
-        grid=np.arange(size - 1, dtype=np.float64)[:, None],
         cum_blocks=blocks,
-        cum_rows=at,
-        cum_index=np.array(lookup, dtype=np.intp).reshape(len(blocks), size - 1),
-        cum_last=np.array([b[2] + b[1] - b[0] for b in blocks], dtype=np.intp),
+        cum_sizes=np.array([hi - lo + 1 for lo, hi, _ in blocks], dtype=np.intp),
+        cum_last=np.array([at + hi - lo for lo, hi, at in blocks], dtype=np.intp),
+        cum_repeat=np.concatenate(repeat) if repeat else np.empty(0, dtype=np.intp),
+        grid=np.array(grid, dtype=np.float64)[:, None],
+        grid_bounds=bounds,
         y=signed_log1p(gauss),
         log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1, keepdims=True),
         z=z,
@@ -185,25 +184,28 @@ def _nb_m_step(
     ``sum_v W_v (psi(v + r) - psi(r)) + N (log r - log(r + mu))``. For integers,
     ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``, so the first term is
     ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above ``i``: a plain sum over
-    ``0..max(v)`` (likewise the curvature), for all features and components at once. Above
-    :data:`_GRID_MAX` digamma and trigamma are used instead. Returns ``mu`` and ``log r``,
-    both (n_count, K).
+    ``0..max(v)`` (likewise the curvature), for all features and components at once. ``T``
+    is piecewise constant between distinct values, so it is built once per M-step from
+    running sums over the distinct values (not over the whole range). A feature with values
+    above :data:`_GRID_MAX` uses digamma and trigamma instead. Every sum adds its terms in
+    the order of a sum over each feature's own table, so the fits are bitwise those of
+    fitting each feature separately. Returns ``mu`` and ``log r``, both (n_count, K).
     """
     nc, K = log_r.shape
     exact = data.exact
     n_exact = int(exact.sum())
     every = n_exact == nc
     if n_exact:
-        # Running sums of W over each feature's distinct values (a 0 in front), looked up at
-        # every integer 0..G-2: the cumulative sums over the whole grid, without its zeros.
-        cw = np.zeros((data.cum_rows, K))
+        # Running sums of W over each feature's distinct values (a 0 in front): T[i] = total -
+        # the running sum at i, for every integer i below the feature's largest value, stacked.
+        cw = np.zeros((data.cum_sizes.sum(), K))
         for lo, hi, at in data.cum_blocks:
             np.cumsum(W[lo:hi], axis=0, out=cw[at + 1 : at + 1 + hi - lo])
-        ends = cw[data.cum_last]  # weight of each exact feature in each component
-        # T[j, i, k] = weight of the values of feature j above i (exactly 0 past its largest).
-        T = ends[:, None, :] - cw[data.cum_index]
-        grid = data.grid
+        ends = np.take(cw, data.cum_last, axis=0)  # weight of each exact feature, component
+        T = np.repeat(np.repeat(ends, data.cum_sizes, axis=0) - cw, data.cum_repeat, axis=0)
         total = ends if every else data.feature_sums(W)
+        ge, he = np.empty((n_exact, K)), np.empty((n_exact, K))
+        lengths = [hi - lo for lo, hi in data.grid_bounds]
     else:
         total = data.feature_sums(W)
     Nk = np.maximum(total, 1e-12)
@@ -212,19 +214,21 @@ def _nb_m_step(
     active = np.ones(nc, dtype=bool)  # features still being improved
     for _ in range(n_newton):
         r = np.exp(theta)
-        # einsum adds along i in order (as a sum over axis 0 of an (i, k) table does).
-        if every:
-            inv = 1.0 / (r[:, None, :] + grid)
+        if n_exact:
+            inv = 1.0 / (np.repeat(r if every else r[exact], lengths, axis=0) + data.grid)
             Ti = T * inv
-            g = np.einsum("jik->jk", Ti)
-            h = -np.einsum("jik->jk", Ti * inv)
+            Ti2 = Ti * inv
+            # einsum adds along i in order (as the sum over axis 0 of an (i, k) table does).
+            for e, (lo, hi) in enumerate(data.grid_bounds):
+                np.einsum("ik->k", Ti[lo:hi], out=ge[e])
+                np.einsum("ik->k", Ti2[lo:hi], out=he[e])
+            he = -he
+        if every:
+            g, h = ge, he
         else:
             g, h = np.empty((nc, K)), np.empty((nc, K))
             if n_exact:
-                inv = 1.0 / (r[exact][:, None, :] + grid)
-                Ti = T * inv
-                g[exact] = np.einsum("jik->jk", Ti)
-                h[exact] = -np.einsum("jik->jk", Ti * inv)
+                g[exact], h[exact] = ge, he
             for j in np.flatnonzero(~exact):
                 lo, hi = data.offsets[j], data.offsets[j + 1]
                 Wj, vr = W[lo:hi], data.values[lo:hi] + r[j]
@@ -265,26 +269,31 @@ class _Params:
 
 def _nb_table(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
     """log NB2 pmf (zero-inflated or not) of every stacked distinct value: shape (U, K)."""
-    f = data.feature
     v = data.values
+    K = p.weights.size
     r = np.exp(p.log_r.T)  # (n_count, K)
     log_rmu = np.log(r + p.mu.T)
+    per_feature = [r, gammaln(r), r * (np.log(r) - log_rmu), np.log(p.mu.T) - log_rmu]
+    if zero_inflated:
+        with np.errstate(divide="ignore"):
+            per_feature.append(np.log1p(-p.pi.T))
+    # One row per stacked value: its feature's parameters.
+    each = np.repeat(np.concatenate(per_feature, axis=1), data.sizes, axis=0)
     # Same operations, in the same order, as evaluating each feature's own table.
     table: np.ndarray = (
-        gammaln(v + r[f])
-        - gammaln(r)[f]
+        gammaln(v + each[:, :K])
+        - each[:, K : 2 * K]
         - data.lgamma_v1
-        + (r * (np.log(r) - log_rmu))[f]
-        + v * (np.log(p.mu.T) - log_rmu)[f]
+        + each[:, 2 * K : 3 * K]
+        + v * each[:, 3 * K : 4 * K]
     )
     if zero_inflated:
-        pi = p.pi.T
         has0 = data.has_zero
         with np.errstate(divide="ignore"):
-            table = np.log1p(-pi)[f] + table
+            table = each[:, 4 * K :] + table
             if has0.any():
                 z0 = data.zero_rows
-                table[z0] = np.logaddexp(np.log(pi[has0]), table[z0])
+                table[z0] = np.logaddexp(np.log(p.pi.T[has0]), table[z0])
     return table
 
 
@@ -295,7 +304,7 @@ def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
     if data.n_count:
         table = _nb_table(data, p, zero_inflated)
         for idx in data.value_index:
-            out += table[idx]
+            out += np.take(table, idx, axis=0)
     if data.y.shape[1]:
         diff = data.y[:, None, :] - p.mean[None, :, :]
         out += -0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)
@@ -336,7 +345,10 @@ def _m_step(
         if prev is None:
             total = np.maximum(data.feature_sums(W), 1e-12)
             m0 = np.maximum(data.feature_sums(W * data.values) / total, _MEAN_MIN)
-            var0 = data.feature_sums(W * (data.values - m0[data.feature]) ** 2) / total
+            var0 = (
+                data.feature_sums(W * (data.values - np.repeat(m0, data.sizes, axis=0)) ** 2)
+                / total
+            )
             excess = np.maximum(var0 - m0, 1e-3 * m0)
             start = np.clip(np.log(m0**2 / excess), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
             mu, log_r = _nb_m_step(data, W, start, max(n_newton, 20))

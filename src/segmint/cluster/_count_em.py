@@ -268,8 +268,8 @@ class _Params:
 
 
 def _nb_table(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
-    """log NB2 pmf (zero-inflated or not) of every stacked distinct value: shape (U, K)."""
-    v = data.values
+    """log NB2 pmf (zero-inflated or not) of every stacked distinct value: shape (K, U)."""
+    v = data.values.T
     K = p.weights.size
     r = np.exp(p.log_r.T)  # (n_count, K)
     log_rmu = np.log(r + p.mu.T)
@@ -277,38 +277,43 @@ def _nb_table(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
     if zero_inflated:
         with np.errstate(divide="ignore"):
             per_feature.append(np.log1p(-p.pi.T))
-    # One row per stacked value: its feature's parameters.
-    each = np.repeat(np.concatenate(per_feature, axis=1), data.sizes, axis=0)
+    # One column per stacked value: its feature's parameters.
+    each = np.repeat(np.concatenate(per_feature, axis=1).T, data.sizes, axis=1)
     # Same operations, in the same order, as evaluating each feature's own table.
     table: np.ndarray = (
-        gammaln(v + each[:, :K])
-        - each[:, K : 2 * K]
-        - data.lgamma_v1
-        + each[:, 2 * K : 3 * K]
-        + v * each[:, 3 * K : 4 * K]
+        gammaln(v + each[:K])
+        - each[K : 2 * K]
+        - data.lgamma_v1.T
+        + each[2 * K : 3 * K]
+        + v * each[3 * K : 4 * K]
     )
     if zero_inflated:
         has0 = data.has_zero
         with np.errstate(divide="ignore"):
-            table = each[:, 4 * K :] + table
+            table = each[4 * K :] + table
             if has0.any():
                 z0 = data.zero_rows
-                table[z0] = np.logaddexp(np.log(p.pi.T[has0]), table[z0])
+                table[:, z0] = np.logaddexp(np.log(p.pi.T[has0]).T, table[:, z0])
     return table
 
 
-def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
-    """log(weight_k) + log p(row | k) for every distinct row: shape (m, K)."""
+def _log_joint_t(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log(weight_k) + log p(row | k) for every distinct row, components first: (K, m)."""
     with np.errstate(divide="ignore"):
-        out = np.log(p.weights)[None, :] + data.log_jacobian
+        out = np.log(p.weights)[:, None] + data.log_jacobian.T
     if data.n_count:
         table = _nb_table(data, p, zero_inflated)
         for idx in data.value_index:
-            out += np.take(table, idx, axis=0)
+            out += np.take(table, idx, axis=1)
     if data.y.shape[1]:
         diff = data.y[:, None, :] - p.mean[None, :, :]
-        out += -0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)
+        out += (-0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)).T
     return out
+
+
+def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log(weight_k) + log p(row | k) for every distinct row: shape (m, K), C-ordered."""
+    return np.ascontiguousarray(_log_joint_t(data, p, zero_inflated).T)
 
 
 def _m_step(
@@ -431,12 +436,46 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _sum_components(e: np.ndarray) -> np.ndarray:
+    """``e.T.sum(axis=1)`` for ``e`` of shape (K, m): bitwise numpy's sum along rows of length K.
+
+    numpy sums a contiguous row pairwise: fewer than 8 terms in order, up to 128 in eight
+    interleaved partial sums combined as a tree, then the rest in order. Done here row by
+    row of ``e`` (whole columns of the (m, K) table at once), which is several times faster
+    than reducing over a short last axis.
+    """
+    K = e.shape[0]
+    if K < 8:
+        out: np.ndarray = e.sum(axis=0)  # in order along axis 0
+        return out
+    if K > 128:
+        out = np.ascontiguousarray(e.T).sum(axis=1)
+        return out
+    r = e[:8].copy()
+    end = K - K % 8
+    for i in range(8, end, 8):
+        r += e[i : i + 8]
+    out = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for i in range(end, K):
+        out += e[i]
+    return out
+
+
 def _e_step(data: _Data, params: _Params, zero_inflated: bool) -> tuple[np.ndarray, float]:
-    """Responsibilities (m, K) at ``params``, and the mean log-likelihood there."""
-    logp = _log_joint(data, params, zero_inflated)
-    rows = _logsumexp_rows(logp)
+    """Responsibilities (m, K) at ``params``, and the mean log-likelihood there.
+
+    The same numbers as ``exp(logp - _logsumexp_rows(logp))`` with ``logp = _log_joint(...)``,
+    computed with the components first, where the reductions over components are fast.
+    """
+    logp = _log_joint_t(data, params, zero_inflated)
+    mx = logp.max(axis=0)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    with np.errstate(divide="ignore"):
+        rows = np.log(_sum_components(np.exp(logp - mx))) + mx
     ll = float(data.weight @ rows) / data.n
-    return np.exp(logp - rows[:, None]), ll
+    R = np.empty(logp.shape[::-1])
+    np.exp(logp - rows, out=R.T)
+    return R, ll
 
 
 def _pack(p: _Params, data: _Data, zero_inflated: bool) -> np.ndarray:

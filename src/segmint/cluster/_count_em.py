@@ -110,6 +110,17 @@ class _Data:
         o = self.offsets
         return np.stack([A[o[j] : o[j + 1]].sum(axis=0) for j in range(o.size - 1)])
 
+    def weighted_sums(self, W: np.ndarray) -> np.ndarray:
+        """``feature_sums(W * values)``, without the product table: shape (n_count, K).
+
+        ``einsum`` multiplies and adds in the same order (no fused multiply-add).
+        """
+        o, v = self.offsets, self.values[:, 0]
+        out = np.empty((o.size - 1, W.shape[1]))
+        for j in range(o.size - 1):
+            np.einsum("ik,i->k", W[o[j] : o[j + 1]], v[o[j] : o[j + 1]], out=out[j])
+        return out
+
 
 def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
     rows, inverse, weight = np.unique(X, axis=0, return_inverse=True, return_counts=True)
@@ -206,30 +217,38 @@ def _nb_m_step(
         total = ends if every else data.feature_sums(W)
         ge, he = np.empty((n_exact, K)), np.empty((n_exact, K))
         lengths = [hi - lo for lo, hi in data.grid_bounds]
+        exact_at = np.flatnonzero(exact)  # feature of each exact one
     else:
         total = data.feature_sums(W)
     Nk = np.maximum(total, 1e-12)
-    mu = np.maximum(data.feature_sums(W * data.values) / Nk, _MEAN_MIN)
+    mu = np.maximum(data.weighted_sums(W) / Nk, _MEAN_MIN)
     theta = log_r
     active = np.ones(nc, dtype=bool)  # features still being improved
     for _ in range(n_newton):
         r = np.exp(theta)
         if n_exact:
-            inv = 1.0 / (np.repeat(r if every else r[exact], lengths, axis=0) + data.grid)
-            Ti = T * inv
-            Ti2 = Ti * inv
-            # einsum adds along i in order (as the sum over axis 0 of an (i, k) table does).
-            for e, (lo, hi) in enumerate(data.grid_bounds):
-                np.einsum("ik->k", Ti[lo:hi], out=ge[e])
-                np.einsum("ik->k", Ti2[lo:hi], out=he[e])
-            he = -he
+            if active.all():
+                inv = 1.0 / (np.repeat(r if every else r[exact], lengths, axis=0) + data.grid)
+                Ti = T * inv
+                Ti2 = Ti * inv
+                # einsum adds along i in order (as the sum over axis 0 of an (i, k) table).
+                for e, (lo, hi) in enumerate(data.grid_bounds):
+                    np.einsum("ik->k", Ti[lo:hi], out=ge[e])
+                    np.einsum("ik->k", Ti2[lo:hi], out=he[e])
+            else:  # the same numbers, for the features still being improved only
+                for e, (lo, hi) in enumerate(data.grid_bounds):
+                    if active[exact_at[e]]:
+                        inv = 1.0 / (r[exact_at[e]] + data.grid[lo:hi])
+                        Ti = T[lo:hi] * inv
+                        np.einsum("ik->k", Ti, out=ge[e])
+                        np.einsum("ik->k", Ti * inv, out=he[e])
         if every:
-            g, h = ge, he
+            g, h = ge, -he
         else:
             g, h = np.empty((nc, K)), np.empty((nc, K))
             if n_exact:
-                g[exact], h[exact] = ge, he
-            for j in np.flatnonzero(~exact):
+                g[exact], h[exact] = ge, -he
+            for j in np.flatnonzero(~exact & active):
                 lo, hi = data.offsets[j], data.offsets[j + 1]
                 Wj, vr = W[lo:hi], data.values[lo:hi] + r[j]
                 g[j] = (Wj * (digamma(vr) - digamma(r[j]))).sum(axis=0)
@@ -326,7 +345,7 @@ def _m_step(
 ) -> _Params:
     """Weighted maximum likelihood given responsibilities ``R`` (m, K)."""
     Rw = R * data.weight[:, None]
-    Nk = Rw.sum(axis=0)
+    Nk = np.einsum("ik->k", Rw)  # bitwise Rw.sum(axis=0): in order down the rows
     K = R.shape[1]
     weights = np.maximum(Nk / data.n, 1e-300)
     Nk = np.maximum(Nk, 1e-12)
@@ -349,7 +368,7 @@ def _m_step(
             W[z0] *= 1 - s
         if prev is None:
             total = np.maximum(data.feature_sums(W), 1e-12)
-            m0 = np.maximum(data.feature_sums(W * data.values) / total, _MEAN_MIN)
+            m0 = np.maximum(data.weighted_sums(W) / total, _MEAN_MIN)
             var0 = (
                 data.feature_sums(W * (data.values - np.repeat(m0, data.sizes, axis=0)) ** 2)
                 / total

@@ -83,12 +83,14 @@ class _Data:
     zero_rows: np.ndarray  # rows of ``values`` holding a 0, one per feature in has_zero
     lgamma_v1: np.ndarray  # (U, 1) log(v!)
     exact: np.ndarray  # (n_count,) bool: largest value <= _GRID_MAX (sums over 0..max)
+    exact_at: np.ndarray  # (n_exact,) those features
     cum_blocks: list[tuple[int, int, int]]  # exact features: rows lo:hi of values, block start
     cum_sizes: np.ndarray  # (n_exact,) rows of each block: a 0, then the running sums
     cum_last: np.ndarray  # (n_exact,) row of each exact feature's total
     cum_repeat: np.ndarray  # (cum rows,) integers i whose running sum (values <= i) is the row
     grid: np.ndarray  # (sum of max, 1) the integers 0..max-1 of every exact feature, stacked
     grid_bounds: list[tuple[int, int]]  # rows of each exact feature in ``grid``
+    grid_lengths: list[int]  # rows of each exact feature in ``grid`` (its largest value)
     y: np.ndarray  # (m, n_gauss) signed log1p of the non-count features
     log_jacobian: np.ndarray  # (m, 1) sum of -log1p(|x|) over non-count features
     z: np.ndarray  # (m, n_features) standardised log scale, for the starts
@@ -167,12 +169,14 @@ def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
         zero_rows=np.array([z for z in zero_at if z >= 0], dtype=np.intp),
         lgamma_v1=gammaln(v + 1.0)[:, None],
         exact=exact,
+        exact_at=np.flatnonzero(exact),
         cum_blocks=blocks,
         cum_sizes=np.array([hi - lo + 1 for lo, hi, _ in blocks], dtype=np.intp),
         cum_last=np.array([at + hi - lo for lo, hi, at in blocks], dtype=np.intp),
         cum_repeat=np.concatenate(repeat) if repeat else np.empty(0, dtype=np.intp),
         grid=np.array(grid, dtype=np.float64)[:, None],
         grid_bounds=bounds,
+        grid_lengths=[hi - lo for lo, hi in bounds],
         y=signed_log1p(gauss),
         log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1, keepdims=True),
         z=z,
@@ -204,7 +208,8 @@ def _nb_m_step(
     """
     nc, K = log_r.shape
     exact = data.exact
-    n_exact = int(exact.sum())
+    exact_at = data.exact_at
+    n_exact = exact_at.size
     every = n_exact == nc
     if n_exact:
         # Running sums of W over each feature's distinct values (a 0 in front): T[i] = total -
@@ -216,19 +221,18 @@ def _nb_m_step(
         T = np.repeat(np.repeat(ends, data.cum_sizes, axis=0) - cw, data.cum_repeat, axis=0)
         total = ends if every else data.feature_sums(W)
         ge, he = np.empty((n_exact, K)), np.empty((n_exact, K))
-        lengths = [hi - lo for lo, hi in data.grid_bounds]
-        exact_at = np.flatnonzero(exact)  # feature of each exact one
     else:
         total = data.feature_sums(W)
     Nk = np.maximum(total, 1e-12)
     mu = np.maximum(data.weighted_sums(W) / Nk, _MEAN_MIN)
     theta = log_r
-    active = np.ones(nc, dtype=bool)  # features still being improved
+    active = np.ones(nc, dtype=bool) if n_newton > 1 else None  # features still improved
     for _ in range(n_newton):
         r = np.exp(theta)
         if n_exact:
-            if active.all():
-                inv = 1.0 / (np.repeat(r if every else r[exact], lengths, axis=0) + data.grid)
+            if active is None or active.all():
+                each = np.repeat(r if every else r[exact], data.grid_lengths, axis=0)
+                inv = 1.0 / (each + data.grid)
                 Ti = T * inv
                 Ti2 = Ti * inv
                 # einsum adds along i in order (as the sum over axis 0 of an (i, k) table).
@@ -248,7 +252,7 @@ def _nb_m_step(
             g, h = np.empty((nc, K)), np.empty((nc, K))
             if n_exact:
                 g[exact], h[exact] = ge, -he
-            for j in np.flatnonzero(~exact & active):
+            for j in np.flatnonzero(~exact if active is None else ~exact & active):
                 lo, hi = data.offsets[j], data.offsets[j + 1]
                 Wj, vr = W[lo:hi], data.values[lo:hi] + r[j]
                 g[j] = (Wj * (digamma(vr) - digamma(r[j]))).sum(axis=0)
@@ -261,7 +265,7 @@ def _nb_m_step(
         concave = d2 < 0
         step = np.where(concave, -d1 / np.where(concave, d2, -1.0), 0.5 * np.sign(d1))
         step = np.minimum(np.maximum(step, -1.0), 1.0)
-        if n_newton == 1:
+        if active is None:  # one step
             theta = np.minimum(np.maximum(theta + step, _LOG_SIZE_MIN), _LOG_SIZE_MAX)
             break
         # A feature whose steps all fell below 1e-8 keeps its sizes from then on.
@@ -555,6 +559,7 @@ def _em(
     prev_ll = -np.inf
     n_iter = 0
     p0 = params
+    x0 = None  # p0 packed, when already known
     while True:
         R0, ll0 = _e_step(data, p0, zero_inflated)
         n_iter += 1
@@ -571,13 +576,15 @@ def _em(
         if n_iter >= max_iter:
             return _Fit(p1, ll1, n_iter, False)
         p2 = _m_step(data, R1, p1, zero_inflated, mv, 1)
-        x0, x1, x2 = (_pack(p, data, zero_inflated) for p in (p0, p1, p2))
+        if x0 is None:
+            x0 = _pack(p0, data, zero_inflated)
+        x1, x2 = _pack(p1, data, zero_inflated), _pack(p2, data, zero_inflated)
         r = x1 - x0
         v = x2 - x1 - r
         vv = float(v @ v)
         alpha = -np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0
         alpha = min(alpha, -1.0)
-        nxt = p2
+        nxt, x_nxt = p2, x2
         if alpha < -1.0 and np.isfinite(alpha):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 cand = _unpack(x0 - 2 * alpha * r + alpha**2 * v, p0, data, zero_inflated, mv)
@@ -586,9 +593,10 @@ def _em(
                 # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
                 if np.isfinite(ll_c) and ll_c >= ll1:
                     stab = _m_step(data, Rc, cand, zero_inflated, mv, 1)
-                    if np.all(np.isfinite(_pack(stab, data, zero_inflated))):
-                        nxt = stab
-        p0 = nxt
+                    x_stab = _pack(stab, data, zero_inflated)
+                    if np.all(np.isfinite(x_stab)):
+                        nxt, x_nxt = stab, x_stab
+        p0, x0 = nxt, x_nxt
 
 
 def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:

@@ -124,8 +124,25 @@ class _Data:
         return out
 
 
+def _unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(X, axis=0, return_inverse=True, return_counts=True)``, several times faster.
+
+    Rows sorted lexicographically (first column first) by a stable ``lexsort``; equal rows
+    (by ``!=``, as ``np.unique`` compares them) merged.
+    """
+    order = np.lexsort(X.T[::-1])
+    s = X[order]
+    new = np.empty(s.shape[0], dtype=bool)
+    new[:1] = True
+    np.any(s[1:] != s[:-1], axis=1, out=new[1:])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(s.shape[0], dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return s[starts], inverse, np.diff(np.append(starts, s.shape[0]))
+
+
 def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
-    rows, inverse, weight = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    rows, inverse, weight = _unique_rows(X)
     m = rows.shape[0]
     values, index, zero_at, offsets = [], [], [], [0]
     for j in np.flatnonzero(counts):

@@ -3,6 +3,12 @@
 Distinct rows with multiplicities (:class:`_Data`), the negative binomial and log-scale
 Gaussian parameters (:class:`_Params`), the E- and M-steps, the starts, and EM accelerated by
 SQUAREM. See :mod:`segmint.cluster.count_mixture` for the model.
+
+An EM step is a few dozen numpy calls on small arrays, so the layouts are chosen to keep the
+calls few and fast (all count features stacked, the E-step components-first). Every sum still
+adds its terms in the order of the plain per-feature, customers-first evaluation, so the fits
+do not depend on these choices to the last bit: EM from many starts is sensitive to rounding
+(a start that wins by a hair, a stopping test passed one SQUAREM cycle earlier).
 """
 
 from __future__ import annotations
@@ -87,7 +93,7 @@ class _Data:
     cum_blocks: list[tuple[int, int, int]]  # exact features: rows lo:hi of values, block start
     cum_sizes: np.ndarray  # (n_exact,) rows of each block: a 0, then the running sums
     cum_last: np.ndarray  # (n_exact,) row of each exact feature's total
-    cum_repeat: np.ndarray  # (cum rows,) integers i whose running sum (values <= i) is the row
+    cum_repeat: np.ndarray  # (cum rows,) how many i in 0..max-1 have the row's running sum
     grid: np.ndarray  # (sum of max, 1) the integers 0..max-1 of every exact feature, stacked
     grid_bounds: list[tuple[int, int]]  # rows of each exact feature in ``grid``
     grid_lengths: list[int]  # rows of each exact feature in ``grid`` (its largest value)

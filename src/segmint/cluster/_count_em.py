@@ -3,6 +3,12 @@
 Distinct rows with multiplicities (:class:`_Data`), the negative binomial and log-scale
 Gaussian parameters (:class:`_Params`), the E- and M-steps, the starts, and EM accelerated by
 SQUAREM. See :mod:`segmint.cluster.count_mixture` for the model.
+
+An EM step is a few dozen numpy calls on small arrays, so the layouts are chosen to keep the
+calls few and fast (all count features stacked, the E-step components-first). Every sum still
+adds its terms in the order of the plain per-feature, customers-first evaluation, so the fits
+do not depend on these choices to the last bit: EM from many starts is sensitive to rounding
+(a start that wins by a hair, a stopping test passed one SQUAREM cycle earlier).
 """
 
 from __future__ import annotations
@@ -58,126 +64,117 @@ def count_columns(X: np.ndarray) -> np.ndarray:
     return np.all((X >= 0) & (np.round(X) == X), axis=0)
 
 
-def _nb_logpmf(v: np.ndarray, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """log NB2 pmf at values ``v`` (U, 1) for parameters ``mu``, ``r`` (K,): shape (U, K)."""
-    log_rmu = np.log(r + mu)
-    return (
-        gammaln(v + r)
-        - gammaln(r)
-        - gammaln(v + 1.0)
-        + r * (np.log(r) - log_rmu)
-        + v * (np.log(mu) - log_rmu)
-    )
-
-
 #: Largest count for which dispersion updates use exact sums over 0..max (else special functions).
 _GRID_MAX = 20_000
-_GRID = np.arange(_GRID_MAX, dtype=np.float64)[:, None]
-
-
-class _Tail:
-    """Sufficient statistics of weighted integer counts for the NB size ``r``.
-
-    For integers, ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``; summing over the customers,
-    the weighted sum becomes ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above
-    ``i``. Gradient, curvature and objective in ``r`` are then plain sums over ``0..max(v)``
-    (no digamma, trigamma or log-gamma), for all components at once. Above :data:`_GRID_MAX`
-    the special functions are used instead.
-    """
-
-    def __init__(self, W: np.ndarray, v: np.ndarray) -> None:
-        self.Nk = np.maximum(W.sum(axis=0), 1e-12)
-        vmax = int(v[-1, 0]) if v.size else 0
-        self.exact = vmax <= _GRID_MAX
-        if self.exact:
-            full = np.zeros((vmax + 1, W.shape[1]))
-            full[v[:, 0].astype(np.intp)] = W
-            self.T = W.sum(axis=0) - np.cumsum(full, axis=0)[:vmax]  # weight of values > i
-            self.i = _GRID[:vmax]
-        else:
-            self.W, self.v = W, v
-
-    def objective(self, mu: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """The r-dependent part of the weighted NB log-likelihood (mean fixed), shape (K,)."""
-        if self.exact:
-            first = (self.T * np.log(r + self.i)).sum(axis=0)
-        else:
-            first = (self.W * (gammaln(self.v + r) - gammaln(r))).sum(axis=0)
-        out: np.ndarray = first + self.Nk * (r * np.log(r) - (r + mu) * np.log(r + mu))
-        return out
-
-    def derivatives(self, mu: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """First and second derivatives of :meth:`objective` in ``r``."""
-        if self.exact:
-            inv = 1.0 / (r + self.i)
-            g = (self.T * inv).sum(axis=0)
-            h = -(self.T * inv * inv).sum(axis=0)
-        else:
-            g = (self.W * (digamma(self.v + r) - digamma(r))).sum(axis=0)
-            h = (self.W * (zeta(2.0, self.v + r) - zeta(2.0, r))).sum(axis=0)
-        g = g + self.Nk * (np.log(r) - np.log(r + mu))
-        h = h + self.Nk * (1.0 / r - 1.0 / (r + mu))
-        return g, h
-
-
-def _nb_m_step(
-    W: np.ndarray, v: np.ndarray, log_r: np.ndarray, n_newton: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted NB2 maximum likelihood for every component at once.
-
-    ``W`` (U, K) holds the weight of each distinct value ``v`` (U, 1) in each component. The
-    mean's MLE is the weighted mean; the size ``r`` is improved by ``n_newton`` Newton steps on
-    ``log r`` from ``log_r`` (K,). A step is at most 1 in ``log r``; where the objective is not
-    concave the step follows the gradient (0.5). Inside EM one step per iteration suffices:
-    EM stops only when the likelihood stops changing, i.e. at a stationary ``r``.
-    """
-    stats = _Tail(W, v)
-    mu = np.maximum((W * v).sum(axis=0) / stats.Nk, _MEAN_MIN)
-    theta = log_r.copy()
-    for _ in range(n_newton):
-        r = np.exp(theta)
-        g, h = stats.derivatives(mu, r)
-        d1 = r * g  # derivatives with respect to theta = log r
-        d2 = r * g + r * r * h
-        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), 0.5 * np.sign(d1))
-        step = np.clip(step, -1.0, 1.0)
-        theta = np.clip(theta + step, _LOG_SIZE_MIN, _LOG_SIZE_MAX)
-        if np.all(np.abs(step) < 1e-8):
-            break
-    return mu, theta
 
 
 @dataclass
 class _Data:
-    """Distinct rows of X with their multiplicity, prepared for the E- and M-steps."""
+    """Distinct rows of X with their multiplicity, prepared for the E- and M-steps.
+
+    The distinct values of all count features are stacked, feature after feature, into one
+    column ``values`` (``U`` entries), so that each E- and M-step evaluates every (value,
+    component) pair of every count feature in one array operation.
+    """
 
     weight: np.ndarray  # (m,) multiplicity
     inverse: np.ndarray  # (n,) row of X -> distinct row
-    values: list[np.ndarray]  # per count feature: distinct values (U_j, 1)
-    value_index: list[np.ndarray]  # per count feature: distinct row -> distinct value (m,)
-    onehot: list[sp.csr_matrix]  # per count feature: (U_j, m) indicator
-    zero_at: list[int]  # per count feature: index of the value 0, or -1
+    values: np.ndarray  # (U, 1) distinct values of every count feature, stacked
+    offsets: np.ndarray  # (n_count + 1,) where each feature's values start in ``values``
+    sizes: np.ndarray  # (n_count,) distinct values of each feature (np.diff(offsets))
+    value_index: np.ndarray  # (n_count, m) distinct row -> its value's row in ``values``
+    onehot: sp.csr_matrix  # (U, m) indicator of value_index
+    zero_at: list[int]  # per count feature: row of the value 0 in ``values``, or -1
+    has_zero: np.ndarray  # (n_count,) bool: the feature takes the value 0
+    zero_rows: np.ndarray  # rows of ``values`` holding a 0, one per feature in has_zero
+    lgamma_v1: np.ndarray  # (U, 1) log(v!)
+    exact: np.ndarray  # (n_count,) bool: largest value <= _GRID_MAX (sums over 0..max)
+    exact_at: np.ndarray  # (n_exact,) those features
+    cum_blocks: list[tuple[int, int, int]]  # exact features: rows lo:hi of values, block start
+    cum_sizes: np.ndarray  # (n_exact,) rows of each block: a 0, then the running sums
+    cum_last: np.ndarray  # (n_exact,) row of each exact feature's total
+    cum_repeat: np.ndarray  # (cum rows,) how many i in 0..max-1 have the row's running sum
+    grid: np.ndarray  # (sum of max, 1) the integers 0..max-1 of every exact feature, stacked
+    grid_bounds: list[tuple[int, int]]  # rows of each exact feature in ``grid``
+    grid_lengths: list[int]  # rows of each exact feature in ``grid`` (its largest value)
     y: np.ndarray  # (m, n_gauss) signed log1p of the non-count features
-    log_jacobian: np.ndarray  # (m,) sum of -log1p(|x|) over non-count features
+    log_jacobian: np.ndarray  # (m, 1) sum of -log1p(|x|) over non-count features
     z: np.ndarray  # (m, n_features) standardised log scale, for the starts
 
     @property
     def n(self) -> float:
         return float(self.weight.sum())
 
+    @property
+    def n_count(self) -> int:
+        return int(self.sizes.size)
+
+    def feature_sums(self, A: np.ndarray) -> np.ndarray:
+        """Sum the rows of ``A`` (U, K) within each count feature: shape (n_count, K).
+
+        One ``sum`` per feature (not ``np.add.reduceat``), so the result is bitwise that of
+        summing each feature's own table: EM trajectories do not move with the stacking.
+        """
+        o = self.offsets
+        return np.stack([A[o[j] : o[j + 1]].sum(axis=0) for j in range(o.size - 1)])
+
+    def weighted_sums(self, W: np.ndarray) -> np.ndarray:
+        """``feature_sums(W * values)``, without the product table: shape (n_count, K).
+
+        ``einsum`` multiplies and adds in the same order (no fused multiply-add).
+        """
+        o, v = self.offsets, self.values[:, 0]
+        out = np.empty((o.size - 1, W.shape[1]))
+        for j in range(o.size - 1):
+            np.einsum("ik,i->k", W[o[j] : o[j + 1]], v[o[j] : o[j + 1]], out=out[j])
+        return out
+
+
+def _unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(X, axis=0, return_inverse=True, return_counts=True)``, several times faster.
+
+    Rows sorted lexicographically (first column first) by a stable ``lexsort``; equal rows
+    (by ``!=``, as ``np.unique`` compares them) merged.
+    """
+    order = np.lexsort(X.T[::-1])
+    s = X[order]
+    new = np.empty(s.shape[0], dtype=bool)
+    new[:1] = True
+    np.any(s[1:] != s[:-1], axis=1, out=new[1:])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(s.shape[0], dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return s[starts], inverse, np.diff(np.append(starts, s.shape[0]))
+
 
 def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
-    rows, inverse, weight = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    rows, inverse, weight = _unique_rows(X)
     m = rows.shape[0]
-    values, index, onehot, zero_at = [], [], [], []
+    values, index, zero_at, offsets = [], [], [], [0]
     for j in np.flatnonzero(counts):
         vals, idx = np.unique(rows[:, j], return_inverse=True)
-        values.append(vals[:, None])
-        index.append(idx)
-        onehot.append(
-            sp.csr_matrix((np.ones(m), (idx, np.arange(m))), shape=(vals.size, m)).tocsr()
-        )
-        zero_at.append(int(np.flatnonzero(vals == 0)[0]) if vals[0] == 0 else -1)
+        zero_at.append(offsets[-1] if vals[0] == 0 else -1)
+        index.append(idx.ravel() + offsets[-1])
+        values.append(vals)
+        offsets.append(offsets[-1] + vals.size)
+    nc = len(values)
+    v = np.concatenate(values) if nc else np.empty(0)
+    value_index = np.vstack(index) if nc else np.empty((0, m), dtype=np.intp)
+    onehot = sp.csr_matrix(
+        (np.ones(nc * m), (value_index.ravel(), np.tile(np.arange(m), nc))), shape=(v.size, m)
+    )
+    exact = np.array([vals[-1] <= _GRID_MAX for vals in values], dtype=bool)
+    # Per exact feature, the running sums over its distinct values (a 0 in front) give the
+    # running sums over every integer 0..max-1: row u stands for v[u-1] <= i < v[u].
+    blocks, repeat, bounds, at = [], [], [], 0
+    grid: list[int] = []
+    for j in np.flatnonzero(exact):
+        vals = values[j].astype(np.intp)
+        blocks.append((offsets[j], offsets[j + 1], at))
+        repeat.append(np.diff(vals, prepend=0, append=vals[-1]))
+        bounds.append((len(grid), len(grid) + int(vals[-1])))
+        grid.extend(range(int(vals[-1])))
+        at += vals.size + 1
     gauss = rows[:, ~counts]
     z = signed_log1p(rows)
     sd = z.std(axis=0)
@@ -185,14 +182,122 @@ def _prepare(X: np.ndarray, counts: np.ndarray) -> _Data:
     return _Data(
         weight=weight.astype(np.float64),
         inverse=inverse.ravel(),
-        values=values,
-        value_index=index,
+        values=v[:, None],
+        offsets=np.asarray(offsets, dtype=np.intp),
+        sizes=np.diff(offsets),
+        value_index=value_index,
         onehot=onehot,
         zero_at=zero_at,
+        has_zero=np.array([z >= 0 for z in zero_at], dtype=bool),
+        zero_rows=np.array([z for z in zero_at if z >= 0], dtype=np.intp),
+        lgamma_v1=gammaln(v + 1.0)[:, None],
+        exact=exact,
+        exact_at=np.flatnonzero(exact),
+        cum_blocks=blocks,
+        cum_sizes=np.array([hi - lo + 1 for lo, hi, _ in blocks], dtype=np.intp),
+        cum_last=np.array([at + hi - lo for lo, hi, at in blocks], dtype=np.intp),
+        cum_repeat=np.concatenate(repeat) if repeat else np.empty(0, dtype=np.intp),
+        grid=np.array(grid, dtype=np.float64)[:, None],
+        grid_bounds=bounds,
+        grid_lengths=[hi - lo for lo, hi in bounds],
         y=signed_log1p(gauss),
-        log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1),
+        log_jacobian=-np.log1p(np.abs(gauss)).sum(axis=1, keepdims=True),
         z=z,
     )
+
+
+def _nb_m_step(
+    data: _Data, W: np.ndarray, log_r: np.ndarray, n_newton: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted NB2 maximum likelihood for every (count feature, component) pair at once.
+
+    ``W`` (U, K) holds the weight of each stacked distinct value in each component. The
+    mean's MLE is the weighted mean; the size ``r`` is improved by ``n_newton`` Newton steps on
+    ``log r`` from ``log_r`` (n_count, K). A step is at most 1 in ``log r``; where the
+    objective is not concave the step follows the gradient (0.5). Inside EM one step per
+    iteration suffices: EM stops only when the likelihood stops changing, i.e. at a
+    stationary ``r``.
+
+    The r-dependent part of the weighted log-likelihood has gradient
+    ``sum_v W_v (psi(v + r) - psi(r)) + N (log r - log(r + mu))``. For integers,
+    ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``, so the first term is
+    ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above ``i``: a plain sum over
+    ``0..max(v)`` (likewise the curvature), for all features and components at once. ``T``
+    is piecewise constant between distinct values, so it is built once per M-step from
+    running sums over the distinct values (not over the whole range). A feature with values
+    above :data:`_GRID_MAX` uses digamma and trigamma instead. Every sum adds its terms in
+    the order of a sum over each feature's own table, so the fits are bitwise those of
+    fitting each feature separately. Returns ``mu`` and ``log r``, both (n_count, K).
+    """
+    nc, K = log_r.shape
+    exact = data.exact
+    exact_at = data.exact_at
+    n_exact = exact_at.size
+    every = n_exact == nc
+    if n_exact:
+        # Running sums of W over each feature's distinct values (a 0 in front): T[i] = total -
+        # the running sum at i, for every integer i below the feature's largest value, stacked.
+        cw = np.zeros((data.cum_sizes.sum(), K))
+        for lo, hi, at in data.cum_blocks:
+            np.cumsum(W[lo:hi], axis=0, out=cw[at + 1 : at + 1 + hi - lo])
+        ends = np.take(cw, data.cum_last, axis=0)  # weight of each exact feature, component
+        T = np.repeat(np.repeat(ends, data.cum_sizes, axis=0) - cw, data.cum_repeat, axis=0)
+        total = ends if every else data.feature_sums(W)
+        ge, he = np.empty((n_exact, K)), np.empty((n_exact, K))
+    else:
+        total = data.feature_sums(W)
+    Nk = np.maximum(total, 1e-12)
+    mu = np.maximum(data.weighted_sums(W) / Nk, _MEAN_MIN)
+    theta = log_r
+    active = np.ones(nc, dtype=bool) if n_newton > 1 else None  # features still improved
+    for _ in range(n_newton):
+        r = np.exp(theta)
+        if n_exact:
+            if active is None or active.all():
+                each = np.repeat(r if every else r[exact], data.grid_lengths, axis=0)
+                inv = 1.0 / (each + data.grid)
+                Ti = T * inv
+                Ti2 = Ti * inv
+                # einsum adds along i in order (as the sum over axis 0 of an (i, k) table).
+                for e, (lo, hi) in enumerate(data.grid_bounds):
+                    np.einsum("ik->k", Ti[lo:hi], out=ge[e])
+                    np.einsum("ik->k", Ti2[lo:hi], out=he[e])
+            else:  # the same numbers, for the features still being improved only
+                for e, (lo, hi) in enumerate(data.grid_bounds):
+                    if active[exact_at[e]]:
+                        inv = 1.0 / (r[exact_at[e]] + data.grid[lo:hi])
+                        Ti = T[lo:hi] * inv
+                        np.einsum("ik->k", Ti, out=ge[e])
+                        np.einsum("ik->k", Ti * inv, out=he[e])
+        if every:
+            g, h = ge, -he
+        else:
+            g, h = np.empty((nc, K)), np.empty((nc, K))
+            if n_exact:
+                g[exact], h[exact] = ge, -he
+            for j in np.flatnonzero(~exact if active is None else ~exact & active):
+                lo, hi = data.offsets[j], data.offsets[j + 1]
+                Wj, vr = W[lo:hi], data.values[lo:hi] + r[j]
+                g[j] = (Wj * (digamma(vr) - digamma(r[j]))).sum(axis=0)
+                h[j] = (Wj * (zeta(2.0, vr) - zeta(2.0, r[j]))).sum(axis=0)
+        rmu = r + mu
+        g = g + Nk * (np.log(r) - np.log(rmu))
+        h = h + Nk * (1.0 / r - 1.0 / rmu)
+        d1 = r * g  # derivatives with respect to theta = log r
+        d2 = d1 + r * r * h
+        concave = d2 < 0
+        step = np.where(concave, -d1 / np.where(concave, d2, -1.0), 0.5 * np.sign(d1))
+        step = np.minimum(np.maximum(step, -1.0), 1.0)
+        if active is None:  # one step
+            theta = np.minimum(np.maximum(theta + step, _LOG_SIZE_MIN), _LOG_SIZE_MAX)
+            break
+        # A feature whose steps all fell below 1e-8 keeps its sizes from then on.
+        moved = np.minimum(np.maximum(theta + step, _LOG_SIZE_MIN), _LOG_SIZE_MAX)
+        theta = np.where(active[:, None], moved, theta)
+        active &= ~np.all(np.abs(step) < 1e-8, axis=1)
+        if not active.any():
+            break
+    return mu, theta
 
 
 @dataclass
@@ -208,24 +313,53 @@ class _Params:
         return _Params(*(np.array(a, copy=True) for a in vars(self).values()))
 
 
-def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
-    """log(weight_k) + log p(row | k) for every distinct row: shape (m, K)."""
+def _nb_table(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log NB2 pmf (zero-inflated or not) of every stacked distinct value: shape (K, U)."""
+    v = data.values.T
+    K = p.weights.size
+    r = np.exp(p.log_r.T)  # (n_count, K)
+    log_rmu = np.log(r + p.mu.T)
+    per_feature = [r, gammaln(r), r * (np.log(r) - log_rmu), np.log(p.mu.T) - log_rmu]
+    if zero_inflated:
+        with np.errstate(divide="ignore"):
+            per_feature.append(np.log1p(-p.pi.T))
+    # One column per stacked value: its feature's parameters.
+    each = np.repeat(np.concatenate(per_feature, axis=1).T, data.sizes, axis=1)
+    # Same operations, in the same order, as evaluating each feature's own table.
+    table: np.ndarray = (
+        gammaln(v + each[:K])
+        - each[K : 2 * K]
+        - data.lgamma_v1.T
+        + each[2 * K : 3 * K]
+        + v * each[3 * K : 4 * K]
+    )
+    if zero_inflated:
+        has0 = data.has_zero
+        with np.errstate(divide="ignore"):
+            table = each[4 * K :] + table
+            if has0.any():
+                z0 = data.zero_rows
+                table[:, z0] = np.logaddexp(np.log(p.pi.T[has0]).T, table[:, z0])
+    return table
+
+
+def _log_joint_t(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log(weight_k) + log p(row | k) for every distinct row, components first: (K, m)."""
     with np.errstate(divide="ignore"):
-        out = np.log(p.weights)[None, :] + data.log_jacobian[:, None]
-    for j, (v, idx) in enumerate(zip(data.values, data.value_index, strict=True)):
-        table = _nb_logpmf(v, p.mu[:, j], np.exp(p.log_r[:, j]))
-        if zero_inflated:
-            pi = p.pi[:, j]
-            with np.errstate(divide="ignore"):
-                table = np.log1p(-pi) + table
-                if data.zero_at[j] >= 0:
-                    z0 = data.zero_at[j]
-                    table[z0] = np.logaddexp(np.log(pi), table[z0])
-        out += table[idx]
+        out = np.log(p.weights)[:, None] + data.log_jacobian.T
+    if data.n_count:
+        table = _nb_table(data, p, zero_inflated)
+        for idx in data.value_index:
+            out += np.take(table, idx, axis=1)
     if data.y.shape[1]:
         diff = data.y[:, None, :] - p.mean[None, :, :]
-        out += -0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)
+        out += (-0.5 * (np.log(2 * np.pi * p.var)[None] + diff**2 / p.var[None]).sum(axis=2)).T
     return out
+
+
+def _log_joint(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
+    """log(weight_k) + log p(row | k) for every distinct row: shape (m, K), C-ordered."""
+    return np.ascontiguousarray(_log_joint_t(data, p, zero_inflated).T)
 
 
 def _m_step(
@@ -238,37 +372,43 @@ def _m_step(
 ) -> _Params:
     """Weighted maximum likelihood given responsibilities ``R`` (m, K)."""
     Rw = R * data.weight[:, None]
-    Nk = Rw.sum(axis=0)
+    Nk = np.einsum("ik->k", Rw)  # bitwise Rw.sum(axis=0): in order down the rows
     K = R.shape[1]
     weights = np.maximum(Nk / data.n, 1e-300)
     Nk = np.maximum(Nk, 1e-12)
-    nc = len(data.values)
-    mu = np.empty((K, nc))
-    log_r = np.empty((K, nc))
-    pi = np.zeros((K, nc))
-    for j, (v, S) in enumerate(zip(data.values, data.onehot, strict=True)):
-        W = np.asarray(S @ Rw)  # (U_j, K) weight of each distinct value in each component
-        z0 = data.zero_at[j]
-        if zero_inflated and prev is not None and z0 >= 0:
+    nc = data.n_count
+    pi = np.zeros((nc, K))
+    if nc:
+        W = np.asarray(data.onehot @ Rw)  # (U, K) weight of each distinct value in each component
+        has0 = data.has_zero
+        z0 = data.zero_rows
+        if zero_inflated and prev is not None and has0.any():
             # E-step of the structural-zero indicator, with the previous parameters.
-            pi_old = prev.pi[:, j]
-            r_old = np.exp(prev.log_r[:, j])
-            nb0 = np.exp(r_old * (np.log(r_old) - np.log(r_old + prev.mu[:, j])))
+            pi_old = prev.pi.T[has0]
+            r_old = np.exp(prev.log_r.T[has0])
+            nb0 = np.exp(r_old * (np.log(r_old) - np.log(r_old + prev.mu.T[has0])))
             denom = pi_old + (1 - pi_old) * nb0
             s = np.where(denom > 0, pi_old / np.where(denom > 0, denom, 1.0), 0.0)
-            pi[:, j] = np.minimum(W[z0] * s / np.maximum(W.sum(axis=0), 1e-12), _PI_MAX)
+            total = np.maximum(data.feature_sums(W)[has0], 1e-12)
+            pi[has0] = np.minimum(W[z0] * s / total, _PI_MAX)
             W = W.copy()
             W[z0] *= 1 - s
         if prev is None:
-            m0 = np.maximum((W * v).sum(axis=0) / np.maximum(W.sum(axis=0), 1e-12), _MEAN_MIN)
-            var0 = (W * (v - m0) ** 2).sum(axis=0) / np.maximum(W.sum(axis=0), 1e-12)
+            total = np.maximum(data.feature_sums(W), 1e-12)
+            m0 = np.maximum(data.weighted_sums(W) / total, _MEAN_MIN)
+            var0 = (
+                data.feature_sums(W * (data.values - np.repeat(m0, data.sizes, axis=0)) ** 2)
+                / total
+            )
             excess = np.maximum(var0 - m0, 1e-3 * m0)
             start = np.clip(np.log(m0**2 / excess), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
-            mu[:, j], log_r[:, j] = _nb_m_step(W, v, start, max(n_newton, 20))
-            if zero_inflated and z0 >= 0:
-                pi[:, j] = 0.5 * W[z0] / np.maximum(W.sum(axis=0), 1e-12)
+            mu, log_r = _nb_m_step(data, W, start, max(n_newton, 20))
+            if zero_inflated and has0.any():
+                pi[has0] = 0.5 * W[z0] / total[has0]
         else:
-            mu[:, j], log_r[:, j] = _nb_m_step(W, v, prev.log_r[:, j], n_newton)
+            mu, log_r = _nb_m_step(data, W, prev.log_r.T, n_newton)
+    else:
+        mu = log_r = np.empty((0, K))
     if data.y.shape[1]:
         mean = (Rw.T @ data.y) / Nk[:, None]
         var = (Rw.T @ data.y**2) / Nk[:, None] - mean**2
@@ -276,7 +416,7 @@ def _m_step(
     else:
         mean = np.empty((K, 0))
         var = np.empty((K, 0))
-    return _Params(weights / weights.sum(), mu, log_r, pi, mean, var)
+    return _Params(weights / weights.sum(), mu.T, log_r.T, pi.T, mean, var)
 
 
 def _starts(data: _Data, K: int, n_init: int, rng: np.random.RandomState) -> list[np.ndarray]:
@@ -342,22 +482,53 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _em_step(
-    data: _Data, params: _Params, zero_inflated: bool, min_variance: float
-) -> tuple[_Params, float]:
-    """One EM step: the new parameters, and the mean log-likelihood at ``params``."""
-    logp = _log_joint(data, params, zero_inflated)
-    rows = _logsumexp_rows(logp)
+def _sum_components(e: np.ndarray) -> np.ndarray:
+    """``e.T.sum(axis=1)`` for ``e`` of shape (K, m): bitwise numpy's sum along rows of length K.
+
+    numpy sums a contiguous row pairwise: fewer than 8 terms in order, up to 128 in eight
+    interleaved partial sums combined as a tree, then the rest in order. Done here row by
+    row of ``e`` (whole columns of the (m, K) table at once), which is several times faster
+    than reducing over a short last axis.
+    """
+    K = e.shape[0]
+    if K < 8:
+        out: np.ndarray = e.sum(axis=0)  # in order along axis 0
+        return out
+    if K > 128:
+        out = np.ascontiguousarray(e.T).sum(axis=1)
+        return out
+    r = e[:8].copy()
+    end = K - K % 8
+    for i in range(8, end, 8):
+        r += e[i : i + 8]
+    out = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for i in range(end, K):
+        out += e[i]
+    return out
+
+
+def _e_step(data: _Data, params: _Params, zero_inflated: bool) -> tuple[np.ndarray, float]:
+    """Responsibilities (m, K) at ``params``, and the mean log-likelihood there.
+
+    The same numbers as ``exp(logp - _logsumexp_rows(logp))`` with ``logp = _log_joint(...)``,
+    computed with the components first, where the reductions over components are fast.
+    """
+    logp = _log_joint_t(data, params, zero_inflated)
+    mx = logp.max(axis=0)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    with np.errstate(divide="ignore"):
+        rows = np.log(_sum_components(np.exp(logp - mx))) + mx
     ll = float(data.weight @ rows) / data.n
-    R = np.exp(logp - rows[:, None])
-    return _m_step(data, R, params, zero_inflated, min_variance, 1), ll
+    R = np.empty(logp.shape[::-1])
+    np.exp(logp - rows, out=R.T)
+    return R, ll
 
 
 def _pack(p: _Params, data: _Data, zero_inflated: bool) -> np.ndarray:
     """The parameters in unconstrained coordinates (for SQUAREM's extrapolation)."""
     parts = [np.log(np.maximum(p.weights, 1e-300)), np.log(p.mu).ravel(), p.log_r.ravel()]
     if zero_inflated:
-        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        has0 = data.has_zero
         pi = np.clip(p.pi[:, has0], 1e-12, _PI_MAX)
         parts.append((np.log(pi) - np.log1p(-pi)).ravel())
     parts += [p.mean.ravel(), np.log(p.var).ravel()]
@@ -381,7 +552,7 @@ def _unpack(x: np.ndarray, like: _Params, data: _Data, zero_inflated: bool, mv: 
     log_r = np.clip(take(K * nc).reshape(K, nc), _LOG_SIZE_MIN, _LOG_SIZE_MAX)
     pi = np.zeros((K, nc))
     if zero_inflated:
-        has0 = np.array([z >= 0 for z in data.zero_at], dtype=bool)
+        has0 = data.has_zero
         pi[:, has0] = np.minimum(1.0 / (1.0 + np.exp(-take(K * int(has0.sum())))), _PI_MAX).reshape(
             K, -1
         )
@@ -403,51 +574,54 @@ def _em(
     Accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3): two EM steps give the
     direction of travel, an extrapolation along it is stabilised by a third EM step, and
     kept only when its likelihood is no lower than after the two plain steps (otherwise the
-    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps.
+    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps
+    (the E-step at a rejected candidate counts as one). An M-step is computed only where its
+    result is used: not after the E-step that ends the run, nor at a rejected candidate.
     """
     mv = min_variance
     prev_ll = -np.inf
     n_iter = 0
     p0 = params
+    x0 = None  # p0 packed, when already known
     while True:
-        p1, ll0 = _em_step(data, p0, zero_inflated, mv)
+        R0, ll0 = _e_step(data, p0, zero_inflated)
         n_iter += 1
         if abs(ll0 - prev_ll) < tol or not np.isfinite(ll0):
-            return _Fit(p0, ll0, n_iter, np.isfinite(ll0))
+            return _Fit(p0, ll0, n_iter, bool(np.isfinite(ll0)))
         if n_iter >= max_iter:
-            break
+            return _Fit(p0, ll0, n_iter, False)
         prev_ll = ll0
-        p2, ll1 = _em_step(data, p1, zero_inflated, mv)
+        p1 = _m_step(data, R0, p0, zero_inflated, mv, 1)
+        R1, ll1 = _e_step(data, p1, zero_inflated)
         n_iter += 1
         if abs(ll1 - ll0) < tol:
-            return _Fit(p1, ll1, n_iter, True)  # ll1 is the likelihood at p1
+            return _Fit(p1, ll1, n_iter, True)
         if n_iter >= max_iter:
-            p0 = p1
-            break
-        x0, x1, x2 = (_pack(p, data, zero_inflated) for p in (p0, p1, p2))
+            return _Fit(p1, ll1, n_iter, False)
+        p2 = _m_step(data, R1, p1, zero_inflated, mv, 1)
+        if x0 is None:
+            x0 = _pack(p0, data, zero_inflated)
+        x1, x2 = _pack(p1, data, zero_inflated), _pack(p2, data, zero_inflated)
         r = x1 - x0
         v = x2 - x1 - r
         vv = float(v @ v)
         alpha = -np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0
         alpha = min(alpha, -1.0)
-        nxt = p2
+        nxt, x_nxt = p2, x2
         if alpha < -1.0 and np.isfinite(alpha):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 cand = _unpack(x0 - 2 * alpha * r + alpha**2 * v, p0, data, zero_inflated, mv)
-                stab, ll_c = _em_step(data, cand, zero_inflated, mv)
-            n_iter += 1
-            # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
-            if (
-                np.isfinite(ll_c)
-                and ll_c >= ll1
-                and np.all(np.isfinite(_pack(stab, data, zero_inflated)))
-            ):
-                nxt = stab
-        p0 = nxt
-    _, ll_end = _em_step(data, p0, zero_inflated, mv)
-    return _Fit(p0, ll_end, n_iter, False)
+                Rc, ll_c = _e_step(data, cand, zero_inflated)
+                n_iter += 1  # counted as an EM step whether or not the candidate is kept
+                # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
+                if np.isfinite(ll_c) and ll_c >= ll1:
+                    stab = _m_step(data, Rc, cand, zero_inflated, mv, 1)
+                    x_stab = _pack(stab, data, zero_inflated)
+                    if np.all(np.isfinite(x_stab)):
+                        nxt, x_nxt = stab, x_stab
+        p0, x0 = nxt, x_nxt
 
 
 def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:
-    n_zi = sum(z >= 0 for z in data.zero_at) if zero_inflated else 0
-    return (K - 1) + K * (2 * len(data.values) + n_zi + 2 * data.y.shape[1])
+    n_zi = int(data.has_zero.sum()) if zero_inflated else 0
+    return (K - 1) + K * (2 * data.n_count + n_zi + 2 * data.y.shape[1])

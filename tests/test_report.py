@@ -148,16 +148,6 @@ def test_summary_warns_when_metrics_sizes_disagree_with_segments() -> None:
     assert any("Gaussian mixture segment sizes" in w for w in summary["warnings"])
 
 
-def test_summary_names_gmm_alternatives_within_one_percent() -> None:
-    segments, profiles, metrics = fabricate_run(500, seed=8)
-    summary = summarize(metrics, segments, profiles)
-    near = [alt["n_components"] for alt in summary["gmm"]["grid"]["near_best"]]
-    grid = pd.DataFrame(metrics["gmm"]["grid"])
-    full = grid[grid["covariance_type"] == "full"].set_index("n_components")["bic"]
-    expected = [n for n, v in full.items() if n != 4 and abs(v - full[4]) <= 0.01 * abs(full[4])]
-    assert near == expected
-
-
 def test_summary_mentions_the_sample_only_for_large_tables() -> None:
     small = summarize(*_reorder(fabricate_run(500, seed=9)))
     large = summarize(*_reorder(fabricate_run(PAIR_PLOT_MAX_POINTS + 1, seed=9)))

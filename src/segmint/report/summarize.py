@@ -367,7 +367,8 @@ def _sweep(kmeans: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _grid(gmm: Mapping[str, Any]) -> dict[str, Any]:
     """The grid as a table of the criterion (a row per number of components, a column per
-    covariance type), the alternatives within 1% of the choice, and the rows as given (``long``).
+    covariance type) and the rows as given (``long``); which numbers of components are
+    indistinguishable is the selection rule's (``gmm.selection``, :mod:`._mixture`).
     """
     criterion = str(gmm.get("criterion") or "bic").lower()
     rows = list(gmm.get("grid") or [])
@@ -385,7 +386,6 @@ def _grid(gmm: Mapping[str, Any]) -> dict[str, Any]:
             "criterion": criterion,
             "covariance_types": [],
             "rows": [],
-            "near_best": [],
             "long": [],
         }
     present = {str(r["covariance_type"]) for r in rows}
@@ -418,23 +418,10 @@ def _grid(gmm: Mapping[str, Any]) -> dict[str, Any]:
                 ],
             }
         )
-    # how close the alternatives are, for the chosen covariance type
-    near: list[dict[str, Any]] = []
-    column = {n: v.get(str(chosen_type)) for n, v in table.items()}
-    best = column.get(int(chosen_n)) if chosen_n is not None else None
-    if best is not None:
-        scale = max(abs(best), 1e-12)
-        for n, value in sorted(column.items()):
-            if value is None or n == chosen_n:
-                continue
-            gap = (value - best) / scale
-            if abs(gap) <= 0.01:
-                near.append({"n_components": n, "gap": gap})
     return {
         "criterion": criterion,
         "covariance_types": types,
         "rows": out_rows,
-        "near_best": near,
         "long": long,
     }
 

@@ -88,6 +88,7 @@ def mixture_summary(gmm: Mapping[str, Any]) -> dict[str, Any]:
         "label": short[:1].upper() + short[1:],  # at the start of a sentence or caption
         "explanation": text,
         "margin": min([m for m in margins if m is not None], default=10.0),
+        "n_draws": max((int(r.get("n_draws") or 1) for r in rows.values()), default=1),
         "indistinguishable": [
             {
                 "n_components": n,

@@ -39,6 +39,7 @@ __all__ = [
     "feature_sql",
     "ident",
     "lines_query",
+    "needs_dates",
     "order_query",
     "row_query",
     "text_of",
@@ -449,14 +450,16 @@ def row_query(
     raw_keys: bool,
     need: Sequence[str],
     cancel: str | None = None,
+    source: str = "raw",
 ) -> tuple[str, list[str]]:
     """One row per input row: fingerprint, flags and the grouping keys of the features.
 
     With ``raw_keys`` the customer id, stock code and invoice are kept as read (the rules are
     applied to the distinct values afterwards, see :func:`clean`); otherwise as the rules
     give them. ``cancel`` is the SQL of the cancellation rule (:func:`cancel_sql`), by
-    default the invoice starting with C. Returns the query and the names of the fingerprint
-    columns.
+    default the invoice starting with C. The rows are read from ``source``, the view ``raw``
+    or some of its rows (``(SELECT ... FROM raw ...) AS raw``). Returns the query and the
+    names of the fingerprint columns.
     """
     if fingerprint is not None:
         fp_cols = ["__fp"]
@@ -500,7 +503,7 @@ def row_query(
     ]
     if "n_orders" in need:
         exprs.append(f"CASE WHEN NOT {cancel} THEN {key('invoice')} END AS __oinv")
-    if _dated(need):
+    if needs_dates(need):
         stamp = _timestamp(found["invoice_date"], kind("invoice_date"))
         exprs.append(f"{stamp} AS __date")
     if "month" in need:
@@ -518,10 +521,11 @@ def row_query(
         # purchase and its reversal at once), so its lines count 0
         amount = f"CASE WHEN {cancel} THEN LEAST({amount}, 0) ELSE {amount} END"
         exprs.append(f"{amount} AS __amount")
-    return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
+    return f"SELECT {', '.join(exprs)} FROM {source}", fp_cols
 
 
-def _dated(need: Sequence[str]) -> bool:
+def needs_dates(need: Sequence[str]) -> bool:
+    """Whether the partials ``need`` read each row's date (``__date`` of :func:`row_query`)."""
     return any(p in need for p in ("last_date", "first_date", "month"))
 
 
@@ -545,7 +549,7 @@ def lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str
     distinct = by_invoice or bool(sets)
     keys = ["__cid", "__cinv", "__stock"] + (["__oinv"] if by_invoice else [])
     keys += [f"__{p}" for p in sets]
-    dated = _dated(need)
+    dated = needs_dates(need)
     inner: list[str] = []
     if dated:
         inner += ["MAX(__date) AS __date", "MIN(__date) AS __first"]

@@ -39,6 +39,7 @@ __all__ = [
     "feature_sql",
     "ident",
     "lines_query",
+    "missing_count",
     "needs_dates",
     "order_query",
     "row_query",
@@ -364,6 +365,26 @@ def _inexact(name: str, col: str, kind: str) -> str:
 def _is_text(sql_type: str) -> bool:
     upper = sql_type.upper()
     return upper.startswith(("VARCHAR", "STRING", "TEXT", "CHAR"))
+
+
+def missing_count(col: str, sql_type: str) -> str:
+    """SQL of the number of rows where ``col`` (as read, of type ``sql_type``) is missing:
+    NULL, or text that is blank once trimmed.
+
+    A number, date or boolean is never blank: it is missing when NULL, the cheap test (every
+    value cast to text and trimmed cost more than the rest of the data-quality pass). Text
+    can be blank only when it starts with whitespace: an ASCII character up to a space, or
+    a non-ASCII one (TRIM strips Unicode spaces); only those values are trimmed (a CASE, so
+    that the engine trims no other: a FILTER clause computed the TRIM of every row).
+    """
+    upper = sql_type.upper()
+    if _is_numeric(sql_type) or any(t in upper for t in ("TIMESTAMP", "DATE", "BOOL")):
+        return f"COUNT(*) - COUNT({col})"
+    text = f"CAST({col} AS VARCHAR)"
+    return (
+        f"COUNT(CASE WHEN {col} IS NULL THEN 1 WHEN {text} < '!' OR {text} >= chr(128) "
+        f"THEN CASE WHEN TRIM({text}) = '' THEN 1 END END)"
+    )
 
 
 def customer_rule(text: str) -> str:

@@ -53,7 +53,8 @@ CLEAN_TABLE = "clean"
 #: ``amount`` (net spend), ``n_orders`` (purchase invoices).
 MONTH_TABLE = "clean_months"
 #: Per customer and country (with descriptors and a country column): ``customer_id``,
-#: ``country``, ``n_lines`` (distinct product-invoice lines).
+#: ``country``, ``n_lines`` (distinct product-invoice lines; where the engine counts by
+#: sorting, NULL for a customer with one country: only a choice between countries reads it).
 COUNTRY_TABLE = "clean_countries"
 
 

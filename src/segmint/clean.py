@@ -583,6 +583,8 @@ def _clean_lines(
             f"SELECT {customer_id} AS customer_id, country, n_lines FROM {table} "
             "WHERE __part = 2 AND country IS NOT NULL",
         )
+    for name in ("lines__merged", "lines__countries"):
+        engine.drop(name)
     audit = Audit(**figures, **{k: int(v or 0) for k, v in extra.items()})
     if audit.customers == 0:
         raise no_customers

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "segmint._synth_moves": 2,
     "segmint.engines": 3,
     "segmint.rules": 4,
+    "segmint._sort_rules": 4,
     "segmint.clean": 5,
     "segmint._bad_values": 5,
     "segmint.quality": 5,

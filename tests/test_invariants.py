@@ -63,8 +63,12 @@ descriptions = st.sampled_from(
 )
 
 
+#: Customer ids that no text rule changes or merges (the sort path keeps its first grouping).
+plain_ids = st.sampled_from(["12345", "17850", "A-7", "x9", None])
+
+
 @st.composite
-def lines(draw: st.DrawFn) -> tuple[object, ...]:
+def lines(draw: st.DrawFn, ids: st.SearchStrategy[object] = customer_ids) -> tuple[object, ...]:
     number = draw(st.integers(536_000, 536_012))
     cancel = draw(st.booleans())
     quantity = draw(st.integers(1, 24))
@@ -79,17 +83,22 @@ def lines(draw: st.DrawFn) -> tuple[object, ...]:
         str(-quantity if cancel else quantity),
         when.strftime("%Y-%m-%d %H:%M:%S"),
         f"{cents // 100}.{cents % 100:02d}",
-        draw(customer_ids),
+        draw(ids),
         draw(st.sampled_from(["United Kingdom", "France", "EIRE"])),
     )
 
 
 @st.composite
-def logs(draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30) -> pd.DataFrame:
+def logs(
+    draw: st.DrawFn,
+    min_rows: int = 1,
+    max_rows: int = 30,
+    ids: st.SearchStrategy[object] = customer_ids,
+) -> pd.DataFrame:
     """A log as text cells (UCI names); some rows repeated exactly; at least one customer."""
-    rows = draw(st.lists(lines(), min_size=min_rows, max_size=max_rows))
+    rows = draw(st.lists(lines(ids), min_size=min_rows, max_size=max_rows))
     rows += draw(st.lists(st.sampled_from(rows), max_size=5))  # exact duplicates
-    keep = draw(lines().filter(lambda r: _customer(r[6]) is not None))
+    keep = draw(lines(ids).filter(lambda r: _customer(r[6]) is not None))
     rows.insert(draw(st.integers(0, len(rows))), keep)
     return pd.DataFrame(rows, columns=UCI_COLUMNS, dtype=object)
 
@@ -214,6 +223,55 @@ def test_sort_path_in_partitions_and_sql_path_agree(
     for result in results:
         assert_same(result.table, expected, "customer table")
     assert results[0].audit == results[1].audit == results[2].audit
+
+
+def _described(log: object, engine: DuckDBEngine, features: tuple[str, ...]) -> list[object]:
+    """What a run reads of a log cleaned with its descriptors (see segmint._described)."""
+    from segmint.clean import clean
+    from segmint.features import aggregate, describe_customers, monthly_activity
+    from segmint.io.sources import resolve_source
+    from segmint.quality import data_quality
+
+    cleaned = clean(engine, resolve_source(log), features=features, descriptors=True)
+    return [
+        cleaned.audit,
+        aggregate(cleaned),
+        describe_customers(cleaned),
+        monthly_activity(cleaned),
+        data_quality(cleaned),
+    ]
+
+
+@settings(FAST, max_examples=15)
+@given(
+    log=st.one_of(logs(), logs(ids=plain_ids)),
+    features=st.sampled_from(["n_products,n_canceled_orders", "all"]),
+)
+def test_descriptors_of_the_sort_path_and_the_sql_path_agree(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    log: pd.DataFrame,
+    features: str,
+) -> None:
+    """The sort path's second pass (invoice-level partials, repeated lines' spend once, the
+    lines of customers with several countries) gives the SQL path's descriptors exactly."""
+    names = ("n_products", "n_canceled_orders") if features != "all" else FEATURE_COLUMNS
+    path = tmp_path_factory.mktemp("described") / "log.csv"  # staged rows, read twice
+    log.to_csv(path, index=False)
+    for source in (log, path):
+        results = []
+        for engine in (DuckDBEngine(), _SQLOnly()):
+            try:
+                with monkeypatch.context() as patch:
+                    patch.setattr(sorting, "ROWS_PER_PARTITION", 4)  # a partition every 4 rows
+                    results.append(_described(source, engine, names))
+            finally:
+                engine.close()
+        (audit, table, customers, monthly, quality), expected = results
+        assert audit == expected[0]
+        for got, want in zip((table, customers, monthly), expected[1:4], strict=True):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert quality == expected[4]
 
 
 @FAST

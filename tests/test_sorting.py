@@ -76,7 +76,12 @@ def test_counts_equal_pandas(
     monkeypatch.setattr(sorting, "ENCODE_ROWS", 1_100)  # groups of 5 batches, 2 left at the end
     rows = _rows(seed, 3_000)
     counter = sorting.SortCounter(
-        FLAGS, str(tmp_path), expected_rows, cancel_bit=CANCEL, pair_bits=KEPT | ITEM
+        FLAGS,
+        str(tmp_path),
+        expected_rows,
+        cancel_bit=CANCEL,
+        pair_bits=KEPT | ITEM,
+        duplicates=True,
     )
     assert counter.n == (4 if expected_rows == 0 else 256)
     for batch in _batches(rows, 250):
@@ -109,6 +114,13 @@ def test_counts_equal_pandas(
     assert (cancels["n_products"] == 0).all()
     assert sorted(values.to_pylist()) == sorted(counted["item"].unique())
 
+    # the fingerprints (as read) met on more than one row with the same flags, once each
+    assert counter.duplicates is not None
+    repeated = rows.groupby(["fp", "flags"]).size()
+    expected_fps = set(repeated[repeated > 1].index.get_level_values("fp").tolist())
+    assert len(counter.duplicates) == len(set(counter.duplicates.tolist()))
+    assert set(counter.duplicates.tolist()) == expected_fps
+
 
 def test_without_pairs_counts_flags_only(tmp_path: Path) -> None:
     rows = _rows(2, 1_000)
@@ -117,6 +129,7 @@ def test_without_pairs_counts_flags_only(tmp_path: Path) -> None:
         counter.add(batch.select(["__fp", "__flags"]))
     counts, lines, values = counter.finish()
     assert lines is None and values is None
+    assert counter.duplicates is None  # not asked for
     assert counts.column("rows").to_pylist() and sum(counts.column("rows").to_pylist()) == 1_000
     per_flags = rows.groupby("flags")["fp"].nunique()  # flags 0-3: __a + 2 * __b
     got = {r["__a"] + 2 * r["__b"]: r["lines"] for r in counts.to_pylist()}

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from segmint._bad_values import check_values
+from segmint._sort_rules import (
+    country_lines_query,
+    merged_lines_query,
+    partials_query,
+    repeated_rows,
+    several_countries,
+)
 from segmint.errors import SegmintError
 from segmint.io.sources import EncodingError, with_file_encoding
 from segmint.presets import DEFAULT_RULE, Layout, Request, resolve_layout
@@ -46,7 +53,8 @@ CLEAN_TABLE = "clean"
 #: ``amount`` (net spend), ``n_orders`` (purchase invoices).
 MONTH_TABLE = "clean_months"
 #: Per customer and country (with descriptors and a country column): ``customer_id``,
-#: ``country``, ``n_lines`` (distinct product-invoice lines).
+#: ``country``, ``n_lines`` (distinct product-invoice lines; where the engine counts by
+#: sorting, NULL for a customer with one country: only a choice between countries reads it).
 COUNTRY_TABLE = "clean_countries"
 
 
@@ -324,6 +332,15 @@ def _figures(counts: Sequence[Mapping[str, Any]], exclude: bool) -> dict[str, in
     }
 
 
+def _kept_rows(counts: Sequence[Mapping[str, Any]], exclude: bool) -> int:
+    """The rows kept, repeats included (``rows_kept`` counts distinct lines)."""
+    return sum(
+        int(c["rows"])
+        for c in counts
+        if not c["__no_id"] and not (exclude and (c["__nonpos"] or c["__service"]))
+    )
+
+
 def _clean_lines(
     engine: Engine,
     source: Source,
@@ -383,7 +400,11 @@ def _clean_lines(
     - customer ids, stock codes and invoices are grouped as read, and the text rules (trim,
       blank is NULL, ``17850.0`` reads ``17850``) are applied afterwards to the distinct
       values. Should a rule merge two values or change one that counts, the grouping is
-      repeated with the rules applied row by row, so the result is the same either way.
+      repeated with the rules applied row by row, so the result is the same either way;
+    - where the engine counts by sorting, the sort gives ``n_products``, the cancellation
+      invoices and the audit in one pass; the other partials (purchase invoices, dates,
+      spend, months, countries) take one more pass, grouped by invoice rather than by line
+      (:mod:`segmint._sort_rules`); spend adds the lines the sort found repeated once each.
     """
     needed = list(wanted)
     need = sorted(need)
@@ -395,11 +416,12 @@ def _clean_lines(
     )
     excluded = "(__nonpos OR __service)" if exclude_service_codes else "FALSE"
     kept = f"NOT __no_id AND NOT {excluded}"
-    sort_lines = sorts and not need  # the default features, in one pass
-    # (with it, stock codes the text rule would change are looked for among distinct values)
-    flags = ["__no_id", "__cancel", "__nonpos", "__service"] + ([] if sort_lines else ["__odd"])
+    # with the sort, stock codes the text rule would change are looked for among the
+    # distinct values; the partials besides n_products take a second pass
+    flags = ["__no_id", "__cancel", "__nonpos", "__service"] + ([] if sorts else ["__odd"])
     flags += [f"__bad_{n}" for n, _, _ in checks]
-    staged = fingerprint is not None and source.format == "csv" and not sort_lines
+    staged = fingerprint is not None and source.format == "csv" and (not sorts or bool(need))
+    repeats = "amount" in need  # spend sums distinct lines: the sort keeps the repeated ones
     try:
         if staged:  # parse the text once; both passes below read the staged rows
             engine.materialize("staged", fast_sql)
@@ -408,7 +430,8 @@ def _clean_lines(
             counts = engine.sorted_counts(
                 f"SELECT *, {kept} AS __kept FROM {rows}",
                 flags,
-                lines="lines" if sort_lines else None,
+                lines="lines",
+                duplicates="lines__repeated" if repeats else None,
             ).to_pylist()
         else:
             counts = engine.fetch(
@@ -439,17 +462,46 @@ def _clean_lines(
         raise no_customers
 
     odd = sum(int(c["rows"]) for c in counts if c.get("__odd") and not c["__no_id"])
-    if not sort_lines:
-        try:
+    partials = sorts and bool(need)
+    try:
+        if partials:
+            repeated = None
+            if repeats and figures["rows_kept"] < _kept_rows(counts, exclude_service_codes):
+                # the rows of the fingerprints met more than once, filtered before the rules
+                dups = "lines__repeated"
+                if staged:
+                    repeated = repeated_rows("staged", "__fp", dups, alias="r")
+                else:
+                    assert fingerprint is not None  # (an engine that sorts fingerprints)
+                    sql, _ = row_query(
+                        found,
+                        types,
+                        checks,
+                        fingerprint=fingerprint,
+                        raw_keys=True,
+                        need=need,
+                        cancel=cancel,
+                        source=repeated_rows("raw", fingerprint, dups),
+                    )
+                    repeated = f"({sql}) AS r"
+            engine.materialize("lines__partials", partials_query(rows, kept, need, repeated))
+        elif not sorts:
             engine.materialize("lines", lines_query(rows, fp_cols, kept, need))
-        except Exception as exc:  # an exact sum that overflows
-            raise source.read_error(exc) from None
+    except Exception as exc:  # an exact sum that overflows
+        raise source.read_error(exc) from None
     customer_id = customer_rule(text_of("customer_key"))
     # the sort path gives every customer key once with cancel_invoice NULL
     keys = (
         "SELECT customer_key FROM lines WHERE cancel_invoice IS NULL"
-        if sort_lines
+        if sorts
         else "SELECT DISTINCT customer_key FROM lines"
+    )
+    # purchase invoices are grouped as read too (n_orders counts them)
+    odd_orders = (
+        "(SELECT COUNT(*) FROM lines__partials WHERE order_invoice = '' "
+        f"OR order_invoice <> {trim('order_invoice')})"
+        if partials and "n_orders" in need
+        else "0"
     )
     check = engine.fetch(
         f"""
@@ -461,15 +513,16 @@ def _clean_lines(
             COUNT(*) FILTER (WHERE cancel_invoice <> {trim("cancel_invoice")}) AS odd_cancel,
             {
             f"(SELECT COUNT(*) FROM lines__values WHERE value = '' OR value <> {trim('value')})"
-            if sort_lines
+            if sorts
             else "COALESCE(SUM(__odd), 0)"
-        } AS odd_values
+        } AS odd_values, {odd_orders} AS odd_orders
           FROM lines
         )
         """
     ).to_pylist()[0]
     extra = {k: check.pop(k) for k in ("customers", "cancellation_invoices")}
     check["merged"] = check.pop("n_keys") - extra["customers"]  # keys one rule makes one
+    table = "lines"
     if odd or any(int(v or 0) for v in check.values()):
         # a text rule merges or changes grouped values: group again, rules applied row by row
         exact_sql, _ = row_query(
@@ -484,6 +537,12 @@ def _clean_lines(
             "SELECT COUNT(DISTINCT customer_key) AS customers, "
             "COUNT(DISTINCT cancel_invoice) AS cancellation_invoices FROM lines"
         ).to_pylist()[0]
+    elif partials:
+        table = "lines__merged"
+        try:
+            engine.materialize(table, _merged(engine, rows, kept, need))
+        except Exception as exc:  # an exact sum that overflows
+            raise source.read_error(exc) from None
     if dated:  # the clean lines with their day, the rules applied row by row
         money = "quantity" in found and "unit_price" in found
         day_need = ["last_date", "n_orders", *(["amount"] if money else [])]
@@ -502,32 +561,49 @@ def _clean_lines(
             )
         except Exception as exc:  # an exact sum that overflows
             raise source.read_error(exc) from None
-    if staged:
-        engine.drop("staged")
-    partials = ", ".join(["n_products", *(p for p in need if p not in ("month", "country"))])
+    for name in ("staged", "lines__partials", "lines__repeated", "lines__several"):
+        engine.drop(name)  # (a table that was not made is no error)
+    sums = ", ".join(["n_products", *(p for p in need if p not in ("month", "country"))])
     parted = "month" in need or "country" in need
     engine.materialize(
         "clean",
-        f"SELECT {customer_id} AS customer_id, cancel_invoice, {partials} FROM lines"
+        f"SELECT {customer_id} AS customer_id, cancel_invoice, {sums} FROM {table}"
         + (" WHERE __part = 0" if parted else ""),
     )
     if "month" in need:
-        sums = "".join(f", {p}" for p in ("amount", "n_orders") if p in need)
+        monthly = "".join(f", {p}" for p in ("amount", "n_orders") if p in need)
         engine.materialize(
             MONTH_TABLE,
-            f"SELECT {customer_id} AS customer_id, month{sums} FROM lines "
+            f"SELECT {customer_id} AS customer_id, month{monthly} FROM {table} "
             "WHERE __part = 1 AND month IS NOT NULL",
         )
     if "country" in need:
         engine.materialize(
             COUNTRY_TABLE,
-            f"SELECT {customer_id} AS customer_id, country, n_lines FROM lines "
+            f"SELECT {customer_id} AS customer_id, country, n_lines FROM {table} "
             "WHERE __part = 2 AND country IS NOT NULL",
         )
+    for name in ("lines__merged", "lines__countries"):
+        engine.drop(name)
     audit = Audit(**figures, **{k: int(v or 0) for k, v in extra.items()})
     if audit.customers == 0:
         raise no_customers
     return audit
+
+
+def _merged(engine: Engine, rows: str, kept: str, need: Sequence[str]) -> str:
+    """The query of the sort path's ``lines`` with its partials, as :func:`lines_query` gives.
+
+    A customer's country is the one of most of its lines: those are counted only for the
+    customers with more than one country.
+    """
+    countries = None
+    if "country" in need:
+        engine.materialize("lines__several", several_countries("lines__partials"))
+        if engine.fetch("SELECT COUNT(*) AS n FROM lines__several").column("n")[0].as_py():
+            countries = "lines__countries"
+            engine.materialize(countries, country_lines_query(rows, kept, need, "lines__several"))
+    return merged_lines_query("lines", "lines__partials", need, countries)
 
 
 def _check_dates(engine: Engine, source: Source, found: Mapping[str, str]) -> None:

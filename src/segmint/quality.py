@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from segmint.rules import row_query
+from segmint.rules import missing_count, row_query
 
 if TYPE_CHECKING:
     from segmint.clean import Cleaned
@@ -64,8 +64,8 @@ def data_quality(cleaned: Cleaned, types: Mapping[str, str] | None = None) -> di
     need = [p for p in ("amount", "last_date") if p in cleaned.partials]
     rows_sql, fp_cols = row_query(found, types, [], fingerprint=None, raw_keys=True, need=need)
     exprs = ["COUNT(*) AS n"]
-    for i, col in enumerate(fp_cols):
-        exprs.append(f"COUNT(*) - COUNT(NULLIF(TRIM(CAST({col} AS VARCHAR)), '')) AS m{i}")
+    for i, (col, sql_type) in enumerate(zip(fp_cols, types.values(), strict=True)):
+        exprs.append(f"{missing_count(col, sql_type)} AS m{i}")
         exprs.append(f"COUNT(DISTINCT {col}) AS d{i}")
     exprs.append("COUNT(*) FILTER (WHERE __no_id) AS no_id")
     if "amount" in need:

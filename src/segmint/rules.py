@@ -39,6 +39,8 @@ __all__ = [
     "feature_sql",
     "ident",
     "lines_query",
+    "missing_count",
+    "needs_dates",
     "order_query",
     "row_query",
     "text_of",
@@ -365,6 +367,26 @@ def _is_text(sql_type: str) -> bool:
     return upper.startswith(("VARCHAR", "STRING", "TEXT", "CHAR"))
 
 
+def missing_count(col: str, sql_type: str) -> str:
+    """SQL of the number of rows where ``col`` (as read, of type ``sql_type``) is missing:
+    NULL, or text that is blank once trimmed.
+
+    A number, date or boolean is never blank: it is missing when NULL, the cheap test (every
+    value cast to text and trimmed cost more than the rest of the data-quality pass). Text
+    can be blank only when it starts with whitespace: an ASCII character up to a space, or
+    a non-ASCII one (TRIM strips Unicode spaces); only those values are trimmed (a CASE, so
+    that the engine trims no other: a FILTER clause computed the TRIM of every row).
+    """
+    upper = sql_type.upper()
+    if _is_numeric(sql_type) or any(t in upper for t in ("TIMESTAMP", "DATE", "BOOL")):
+        return f"COUNT(*) - COUNT({col})"
+    text = f"CAST({col} AS VARCHAR)"
+    return (
+        f"COUNT(CASE WHEN {col} IS NULL THEN 1 WHEN {text} < '!' OR {text} >= chr(128) "
+        f"THEN CASE WHEN TRIM({text}) = '' THEN 1 END END)"
+    )
+
+
 def customer_rule(text: str) -> str:
     """The customer id rule on trimmed text: ``17850.0`` reads ``17850``; blank, ``nan``,
     ``None`` and ``NULL`` (any case: what pandas and databases write for a missing value,
@@ -449,14 +471,16 @@ def row_query(
     raw_keys: bool,
     need: Sequence[str],
     cancel: str | None = None,
+    source: str = "raw",
 ) -> tuple[str, list[str]]:
     """One row per input row: fingerprint, flags and the grouping keys of the features.
 
     With ``raw_keys`` the customer id, stock code and invoice are kept as read (the rules are
     applied to the distinct values afterwards, see :func:`clean`); otherwise as the rules
     give them. ``cancel`` is the SQL of the cancellation rule (:func:`cancel_sql`), by
-    default the invoice starting with C. Returns the query and the names of the fingerprint
-    columns.
+    default the invoice starting with C. The rows are read from ``source``, the view ``raw``
+    or some of its rows (``(SELECT ... FROM raw ...) AS raw``). Returns the query and the
+    names of the fingerprint columns.
     """
     if fingerprint is not None:
         fp_cols = ["__fp"]
@@ -500,7 +524,7 @@ def row_query(
     ]
     if "n_orders" in need:
         exprs.append(f"CASE WHEN NOT {cancel} THEN {key('invoice')} END AS __oinv")
-    if _dated(need):
+    if needs_dates(need):
         stamp = _timestamp(found["invoice_date"], kind("invoice_date"))
         exprs.append(f"{stamp} AS __date")
     if "month" in need:
@@ -518,10 +542,11 @@ def row_query(
         # purchase and its reversal at once), so its lines count 0
         amount = f"CASE WHEN {cancel} THEN LEAST({amount}, 0) ELSE {amount} END"
         exprs.append(f"{amount} AS __amount")
-    return f"SELECT {', '.join(exprs)} FROM raw", fp_cols
+    return f"SELECT {', '.join(exprs)} FROM {source}", fp_cols
 
 
-def _dated(need: Sequence[str]) -> bool:
+def needs_dates(need: Sequence[str]) -> bool:
+    """Whether the partials ``need`` read each row's date (``__date`` of :func:`row_query`)."""
     return any(p in need for p in ("last_date", "first_date", "month"))
 
 
@@ -545,7 +570,7 @@ def lines_query(rows: str, fp_cols: Sequence[str], kept: str, need: Sequence[str
     distinct = by_invoice or bool(sets)
     keys = ["__cid", "__cinv", "__stock"] + (["__oinv"] if by_invoice else [])
     keys += [f"__{p}" for p in sets]
-    dated = _dated(need)
+    dated = needs_dates(need)
     inner: list[str] = []
     if dated:
         inner += ["MAX(__date) AS __date", "MIN(__date) AS __first"]

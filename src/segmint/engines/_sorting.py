@@ -7,7 +7,9 @@ two sorts run on two cores. DuckDB streams one row per input row (see
 
 - rows and distinct fingerprints per combination of the flags, for the audit;
 - distinct (customer, stock code) and (customer, cancellation invoice) pairs, for the
-  features.
+  features;
+- the fingerprints met on more than one row, for the sums over distinct lines (spend) that
+  the engine computes in a second pass.
 
 Memory stays flat as the rows grow. Each batch is split by value into partitions appended
 to files (fingerprints by their top bits, pair keys by customer), so every distinct count is
@@ -191,6 +193,14 @@ class SortCounter:
         invoice), and the bits all set on a row whose pair counts (kept, with an item).
         Batches then also carry ``__hc``, ``__hi`` (hashes of customer and item, UBIGINT),
         ``__cid`` and ``__item`` (their text).
+    duplicates : bool, default=False
+        Also keep the fingerprints met on more than one row (:attr:`duplicates`).
+
+    Attributes
+    ----------
+    duplicates : numpy.ndarray or None
+        After :meth:`finish`, with ``duplicates``: every fingerprint (uint64, as read) met on
+        more than one row with the same flags, each once, in no particular order.
 
     Notes
     -----
@@ -208,6 +218,7 @@ class SortCounter:
         *,
         cancel_bit: int | None = None,
         pair_bits: int | None = None,
+        duplicates: bool = False,
     ) -> None:
         if len(flags) > 8:
             raise ValueError(f"at most 8 flags, not {len(flags)}")
@@ -219,6 +230,8 @@ class SortCounter:
         self.n = 1 << self.depth
         self.cancel_bit, self.pair_bits = cancel_bit, pair_bits
         self.pairs = pair_bits is not None
+        self.keep_duplicates = duplicates
+        self.duplicates: np.ndarray | None = None
         self.customers, self.items = Dictionary(), Dictionary()
         self._files: dict[str, Any] = {}
         self._encoding: Future[None] | None = None
@@ -359,6 +372,7 @@ class SortCounter:
         lines = np.zeros(width, dtype=np.int64)
         n_products = np.zeros(self.customers.size, dtype=np.int64)
         cancels: list[np.ndarray] = []
+        repeated: list[np.ndarray] = []
 
         def load(name: str) -> np.ndarray:
             path = os.path.join(self.folder, name)
@@ -384,7 +398,7 @@ class SortCounter:
                     n_rows[value] = end - start
                     n_lines[value] = np.count_nonzero(first[start:end])
                     start = end
-                return n_rows, n_lines
+                return n_rows, n_lines, self._repeated(fp, first, p)
             key = load(f"key{p}")
             key.sort()
             pairs = key[_firsts(key)]
@@ -398,9 +412,13 @@ class SortCounter:
                 if name == "fp":
                     rows += result[0]
                     lines += result[1]
+                    if result[2] is not None:
+                        repeated.append(result[2])
                 else:
                     n_products += result[0]
                     cancels.append(result[1])
+        if self.keep_duplicates:
+            self.duplicates = np.concatenate(repeated) if repeated else np.empty(0, dtype=np.uint64)
         met = np.flatnonzero(rows).tolist()
         counts = pa.table(
             {
@@ -412,6 +430,24 @@ class SortCounter:
         if not self.pairs:
             return counts, None, None
         return counts, *self._lines(n_products, cancels)
+
+    def _repeated(self, keys: np.ndarray, first: np.ndarray, p: int) -> np.ndarray | None:
+        """The fingerprints (as read) repeated among the sorted ``keys`` of partition ``p``.
+
+        A key holds the flags in place of the fingerprint's top bits; those bits are the
+        partition's number (see the class notes), so the fingerprint is put back from it.
+        """
+        import numpy as np
+
+        if not self.keep_duplicates:
+            return None
+        again = keys[~first]  # the second and later copies
+        if self.depth:
+            low = np.uint64((1 << (64 - self.depth)) - 1)
+            again = (again & low) | (np.uint64(p) << np.uint64(64 - self.depth))
+        # once each (met with other flags too, a fingerprint repeats here): a partition holds
+        # every row of its fingerprints, so no other partition has these
+        return np.unique(again)
 
     def _lines(self, n_products: np.ndarray, cancels: list[np.ndarray]) -> tuple[pa.Table, Any]:
         """The per-customer table of :meth:`finish` from the pair counts."""

@@ -76,7 +76,12 @@ class Engine(ABC):
         return False
 
     def sorted_counts(
-        self, query: str, flags: Sequence[str], *, lines: str | None = None
+        self,
+        query: str,
+        flags: Sequence[str],
+        *,
+        lines: str | None = None,
+        duplicates: str | None = None,
     ) -> pa.Table:
         """The duplicate and distinct counts by sorting (only where :meth:`can_sort` is True).
 

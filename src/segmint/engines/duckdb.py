@@ -176,7 +176,12 @@ class DuckDBEngine(Engine):
         return "hash(" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns) + ")"
 
     def sorted_counts(
-        self, query: str, flags: Sequence[str], *, lines: str | None = None
+        self,
+        query: str,
+        flags: Sequence[str],
+        *,
+        lines: str | None = None,
+        duplicates: str | None = None,
     ) -> pa.Table:
         """Distinct counts over one pass of ``query``, by sorting 64-bit keys with NumPy.
 
@@ -198,6 +203,9 @@ class DuckDBEngine(Engine):
             number of distinct non-NULL ``__stock`` of its kept purchase rows, and one row per
             distinct ``__cinv`` of its kept rows (``n_products`` 0); and the table
             ``<lines>__values`` of the distinct stock codes and invoices met there (``value``).
+        duplicates : str, optional
+            Also create this table: the fingerprints (``__fp``) met on more than one row with
+            the same flags, each once; the rows not in it are distinct.
 
         Returns
         -------
@@ -251,6 +259,7 @@ class DuckDBEngine(Engine):
                 _estimated_rows(self._source) if self._source else 0,
                 cancel_bit=cancel_bit if lines else None,
                 pair_bits=kept_bit | item_bit if lines else None,
+                duplicates=duplicates is not None,
             )
             for batch in reader:
                 if batch.num_rows:
@@ -258,6 +267,7 @@ class DuckDBEngine(Engine):
                 del batch  # the last batch too: its rows are copied
             del reader
             counts, table, values = counter.finish()
+            repeated = counter.duplicates
         except sorting.SortFilesError as exc:
             raise SegmintError(
                 f"cannot write sort files to {self.temp_directory}: {exc.strerror}; "
@@ -266,15 +276,20 @@ class DuckDBEngine(Engine):
         finally:
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
+        tables: list[tuple[str, pa.Table]] = []
         if lines:
             assert table is not None and values is not None
-            for target, data in ((lines, table), (f"{lines}__values", pa.table({"value": values}))):
-                view = f"{target}__arrow"
-                self.con.register(view, data)
-                try:
-                    self.materialize(target, f'SELECT * FROM "{view}"')
-                finally:
-                    self.con.unregister(view)
+            tables += [(lines, table), (f"{lines}__values", pa.table({"value": values}))]
+        if duplicates:
+            assert repeated is not None
+            tables.append((duplicates, pa.table({"__fp": pa.array(repeated, pa.uint64())})))
+        for target, data in tables:
+            view = f"{target}__arrow"
+            self.con.register(view, data)
+            try:
+                self.materialize(target, f'SELECT * FROM "{view}"')
+            finally:
+                self.con.unregister(view)
         return counts
 
     def drop(self, name: str) -> None:

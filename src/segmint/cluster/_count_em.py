@@ -219,7 +219,9 @@ def _nb_m_step(
     stationary ``r``.
 
     The r-dependent part of the weighted log-likelihood has gradient
-    ``sum_v W_v (psi(v + r) - psi(r)) + N (log r - log(r + mu))``. For integers,
+    ``sum_v W_v (psi(v + r) - psi(r)) - N log1p(mu / r)`` (``log1p``, not the difference of
+    two logarithms, which near the Poisson limit ``r >> mu`` is rounding noise and would turn
+    the sign of the step at random). For integers,
     ``psi(v + r) - psi(r) = sum_{i < v} 1 / (r + i)``, so the first term is
     ``sum_i T_i / (r + i)`` with ``T_i`` the weight of values above ``i``: a plain sum over
     ``0..max(v)`` (likewise the curvature), for all features and components at once. ``T``
@@ -280,9 +282,9 @@ def _nb_m_step(
                 Wj, vr = W[lo:hi], data.values[lo:hi] + r[j]
                 g[j] = (Wj * (digamma(vr) - digamma(r[j]))).sum(axis=0)
                 h[j] = (Wj * (zeta(2.0, vr) - zeta(2.0, r[j]))).sum(axis=0)
-        rmu = r + mu
-        g = g + Nk * (np.log(r) - np.log(rmu))
-        h = h + Nk * (1.0 / r - 1.0 / rmu)
+        ratio = mu / r
+        g = g - Nk * np.log1p(ratio)
+        h = h + Nk * (ratio / (r + mu))
         d1 = r * g  # derivatives with respect to theta = log r
         d2 = d1 + r * r * h
         concave = d2 < 0
@@ -319,7 +321,7 @@ def _nb_table(data: _Data, p: _Params, zero_inflated: bool) -> np.ndarray:
     K = p.weights.size
     r = np.exp(p.log_r.T)  # (n_count, K)
     log_rmu = np.log(r + p.mu.T)
-    per_feature = [r, gammaln(r), r * (np.log(r) - log_rmu), np.log(p.mu.T) - log_rmu]
+    per_feature = [r, gammaln(r), -r * np.log1p(p.mu.T / r), np.log(p.mu.T) - log_rmu]
     if zero_inflated:
         with np.errstate(divide="ignore"):
             per_feature.append(np.log1p(-p.pi.T))
@@ -561,6 +563,40 @@ def _unpack(x: np.ndarray, like: _Params, data: _Data, zero_inflated: bool, mv: 
     return _Params(w / w.sum(), mu, log_r, pi, mean, var)
 
 
+_STEP_MAX0 = 1.0  # SQUAREM: largest extrapolation step at first (-alpha; 1 is plain EM)
+_STEP_FACTOR = 4.0  # it grows by this factor when used and accepted, shrinks when rejected
+_SEARCH_EVERY = 5  # SQUAREM cycles between line searches along the recent path
+
+
+def _line_search(
+    data: _Data,
+    p0: _Params,
+    x0: np.ndarray,
+    ll0: float,
+    d: np.ndarray,
+    zero_inflated: bool,
+    mv: float,
+    budget: int,
+) -> tuple[tuple[_Params, np.ndarray, float] | None, int]:
+    """The best of ``x0 + t d`` for t = 1, 2, 4, ... while the likelihood rises above ``ll0``.
+
+    Returns the parameters, their responsibilities and mean log-likelihood (None when
+    ``x0 + d`` is no better than ``x0``), and the E-steps used (at most ``budget``).
+    """
+    best = None
+    t, used = 1.0, 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while used < budget:
+            cand = _unpack(x0 + t * d, p0, data, zero_inflated, mv)
+            R, ll = _e_step(data, cand, zero_inflated)
+            used += 1
+            if not (np.isfinite(ll) and ll > (ll0 if best is None else best[2])):
+                break
+            best = (cand, R, ll)
+            t *= 2.0
+    return best, used
+
+
 def _em(
     data: _Data,
     params: _Params,
@@ -569,57 +605,92 @@ def _em(
     tol: float,
     min_variance: float,
 ) -> _Fit:
-    """EM from ``params`` until the mean log-likelihood changes by less than ``tol``.
+    """EM from ``params`` until the log-likelihood gains less than ``tol`` over a cycle.
 
-    Accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3): two EM steps give the
-    direction of travel, an extrapolation along it is stabilised by a third EM step, and
-    kept only when its likelihood is no lower than after the two plain steps (otherwise the
-    plain steps are kept, so the likelihood never decreases). ``max_iter`` counts EM steps
-    (the E-step at a rejected candidate counts as one). An M-step is computed only where its
-    result is used: not after the E-step that ends the run, nor at a rejected candidate.
+    ``tol`` is in units of the total log-likelihood (summed over customers, i.e. half a BIC
+    unit per unit), so the accuracy of BIC does not depend on the number of customers.
+
+    Accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3) with its step-length control:
+    two EM steps give the direction of travel, an extrapolation along it (step at most
+    ``step_max``) is stabilised by a third EM step and kept only when its likelihood is no
+    lower than after the two plain steps; otherwise the plain steps are kept, so the
+    likelihood never decreases. ``step_max`` starts at 1 and is multiplied by
+    :data:`_STEP_FACTOR` whenever it was used and kept, divided by it when rejected: slow
+    stretches, where EM creeps along a ridge, get long steps. Every :data:`_SEARCH_EVERY`
+    cycles a line search along the path of the last cycles (doubling the step while the
+    likelihood rises) jumps along a ridge that SQUAREM's single step follows only slowly.
+
+    ``max_iter`` counts E-steps (at rejected candidates and in line searches too); no cycle
+    starts once it is reached (the last one ends with the E-step at its end point, so up to
+    two more may be taken). An M-step is computed only where its result is used.
+
+    A saddle plateau (EM leaves it only after hundreds of steps of near-zero gain) may pass
+    the test: no stopping rule tells it from convergence.
     """
     mv = min_variance
     prev_ll = -np.inf
     n_iter = 0
     p0 = params
+    R0: np.ndarray | None = None
+    ll0 = -np.inf
     x0 = None  # p0 packed, when already known
+    step_max = _STEP_MAX0
+    path: list[np.ndarray] = []  # packed cycle starts since the last line search
+    cycle = 0
     while True:
-        R0, ll0 = _e_step(data, p0, zero_inflated)
-        n_iter += 1
-        if abs(ll0 - prev_ll) < tol or not np.isfinite(ll0):
-            return _Fit(p0, ll0, n_iter, bool(np.isfinite(ll0)))
+        if R0 is None:
+            R0, ll0 = _e_step(data, p0, zero_inflated)
+            n_iter += 1
+        if not np.isfinite(ll0):
+            return _Fit(p0, ll0, n_iter, False)
+        if x0 is None:
+            x0 = _pack(p0, data, zero_inflated)
+        cycle += 1
+        path.append(x0)
+        if cycle % _SEARCH_EVERY == 0 and len(path) > _SEARCH_EVERY and n_iter < max_iter:
+            found, used = _line_search(
+                data, p0, x0, ll0, x0 - path[0], zero_inflated, mv, max_iter - n_iter
+            )
+            n_iter += used
+            if found is not None:
+                p0, R0, ll0 = found
+                x0 = _pack(p0, data, zero_inflated)
+                path = [x0]
+        if len(path) > _SEARCH_EVERY:
+            path.pop(0)
+        if abs(ll0 - prev_ll) * data.n < tol:
+            return _Fit(p0, ll0, n_iter, True)
         if n_iter >= max_iter:
             return _Fit(p0, ll0, n_iter, False)
         prev_ll = ll0
         p1 = _m_step(data, R0, p0, zero_inflated, mv, 1)
         R1, ll1 = _e_step(data, p1, zero_inflated)
         n_iter += 1
-        if abs(ll1 - ll0) < tol:
-            return _Fit(p1, ll1, n_iter, True)
-        if n_iter >= max_iter:
-            return _Fit(p1, ll1, n_iter, False)
         p2 = _m_step(data, R1, p1, zero_inflated, mv, 1)
-        if x0 is None:
-            x0 = _pack(p0, data, zero_inflated)
         x1, x2 = _pack(p1, data, zero_inflated), _pack(p2, data, zero_inflated)
         r = x1 - x0
         v = x2 - x1 - r
         vv = float(v @ v)
         alpha = -np.sqrt(float(r @ r) / vv) if vv > 0 else -1.0
-        alpha = min(alpha, -1.0)
-        nxt, x_nxt = p2, x2
-        if alpha < -1.0 and np.isfinite(alpha):
+        alpha = max(-step_max, min(alpha, -1.0)) if np.isfinite(alpha) else -1.0
+        nxt, x_nxt, kept = p2, x2, True
+        if alpha < -1.0:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 cand = _unpack(x0 - 2 * alpha * r + alpha**2 * v, p0, data, zero_inflated, mv)
                 Rc, ll_c = _e_step(data, cand, zero_inflated)
                 n_iter += 1  # counted as an EM step whether or not the candidate is kept
                 # ll_c is the likelihood at the extrapolated point; EM from it does not lower it.
-                if np.isfinite(ll_c) and ll_c >= ll1:
+                kept = bool(np.isfinite(ll_c) and ll_c >= ll1)
+                if kept:
                     stab = _m_step(data, Rc, cand, zero_inflated, mv, 1)
                     x_stab = _pack(stab, data, zero_inflated)
-                    if np.all(np.isfinite(x_stab)):
+                    kept = bool(np.all(np.isfinite(x_stab)))
+                    if kept:
                         nxt, x_nxt = stab, x_stab
-        p0, x0 = nxt, x_nxt
+        if alpha == -step_max:  # the longest step allowed was taken (1: plain EM steps)
+            step_max = step_max * _STEP_FACTOR if kept else step_max / _STEP_FACTOR
+            step_max = max(step_max, _STEP_MAX0)
+        p0, x0, R0 = nxt, x_nxt, None
 
 
 def _n_parameters(K: int, data: _Data, zero_inflated: bool) -> int:

@@ -21,7 +21,8 @@ jitter is needed, so nothing random enters the criterion except the EM starts.
 Starts and speed. :func:`fit_path` fits 1, 2, ... components in turn and starts each fit
 also from splits of the previous fit's widest components (deterministic), besides a
 deterministic quantile start and ``n_init - 1`` seeded k-means++ starts; every start runs a
-short EM and the best one is run to convergence. EM is accelerated by SQUAREM, and vectorised
+short EM and the best one is run to convergence. EM is accelerated by SQUAREM (with step-length
+control, and a line search along its recent path every few cycles), and vectorised
 over distinct customers x components x features: identical rows are merged (with their
 multiplicity as weight) and count features are evaluated once per distinct value. The NB size
 is updated by one safeguarded Newton step on ``log(size)`` per EM step, for all (component,
@@ -156,10 +157,11 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
         :func:`fit_path` also splits of the previous fit's widest components (deterministic).
         Every start runs a short EM (8 steps); the best is run to convergence ("emEM").
     max_iter : int, default=1000
-        EM steps of the start run to convergence (the zero-inflated refit: at most 300).
-    tol : float, default=1e-7
-        EM stops when the mean log-likelihood per customer changes by less than this over a
-        SQUAREM cycle (about 0.0004 BIC units for 1,749 customers).
+        EM steps (E-steps) of the start run to convergence (the zero-inflated refit: at most
+        300); the SQUAREM cycle under way when they are reached is finished.
+    tol : float, default=1e-4
+        EM stops when the log-likelihood, summed over customers, gains less than this over a
+        SQUAREM cycle (2e-4 BIC units whatever the number of customers).
     min_variance : float, default=1e-3
         Added to every Gaussian variance (signed log scale), so a component cannot collapse
         onto a repeated value of a non-count feature.
@@ -215,7 +217,7 @@ class CountMixture(ClusterMixin, DensityMixin, BaseEstimator):
         zero_inflated: Any = "auto",
         n_init: int = 3,
         max_iter: int = 1000,
-        tol: float = 1e-7,
+        tol: float = 1e-4,
         min_variance: float = 1e-3,
         random_state: Any = None,
     ) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from segmint.cluster.value import MEDIAN_COLUMNS
+
 __all__ = ["business_summary", "money", "plain_warnings"]
 
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
@@ -124,18 +126,7 @@ def business_summary(
                 "cancelled_value": _float(row.get("cancelled_value")),
                 "canceller_share": _float(row.get("canceller_share")),
                 "cancel_rate": _float(row.get("cancel_rate")),
-                "medians": {
-                    k: _float(row.get(f"{k}_median"))
-                    for k in (
-                        "net_spend",
-                        "n_orders",
-                        "avg_order_value",
-                        "n_products",
-                        "n_canceled_orders",
-                        "recency_days",
-                        "tenure_days",
-                    )
-                },
+                "medians": {k: _float(row.get(f"{k}_median")) for k in MEDIAN_COLUMNS},
                 "top_countries": str(row.get("top_countries") or ""),
                 "top_customers": top,
             }
